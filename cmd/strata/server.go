@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+	"github.com/strata-db/strata/internal/broker"
+	"gopkg.in/yaml.v3"
+)
+
+// fileConfig is the YAML form of the server settings (--config). Keys match
+// the flag names; broker_config holds static Kafka broker configs such as
+// log.retention.ms.
+type fileConfig struct {
+	NodeID       *int32         `yaml:"node-id"`
+	Data         string         `yaml:"data"`
+	Listen       string         `yaml:"listen"`
+	Advertise    string         `yaml:"advertise"`
+	HTTP         string         `yaml:"http"`
+	LogLevel     string         `yaml:"log-level"`
+	BrokerConfig map[string]any `yaml:"broker-config"`
+}
+
+func serverCommand() *cobra.Command {
+	cfg := broker.DefaultConfig()
+	var configFile, logLevel string
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Strata node (with no flags: a single-node cluster on 127.0.0.1:9092)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if configFile != "" {
+				if err := applyConfigFile(cmd, configFile, &cfg, &logLevel); err != nil {
+					return err
+				}
+			}
+			logger, err := newLogger(logLevel)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = logger
+			return runServer(cfg)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configFile, "config", "", "YAML file with the same settings; flags win")
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "Kafka listener HOST:PORT")
+	f.StringVar(&cfg.Advertise, "advertise", "", "address put in Metadata, HOST:PORT (default: the listener)")
+	f.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP address for /healthz, /metrics and the admin API")
+	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this node's id")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// applyConfigFile reads the YAML file into cfg for every setting whose flag
+// was not given on the command line.
+func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLevel *string) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var fc fileConfig
+	dec := yaml.NewDecoder(strings.NewReader(string(raw)))
+	dec.KnownFields(true)
+	if err := dec.Decode(&fc); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	set := func(flag string, dst *string, v string) {
+		if v != "" && !cmd.Flags().Changed(flag) {
+			*dst = v
+		}
+	}
+	set("data", &cfg.DataDir, fc.Data)
+	set("listen", &cfg.Listen, fc.Listen)
+	set("advertise", &cfg.Advertise, fc.Advertise)
+	set("http", &cfg.HTTP, fc.HTTP)
+	set("log-level", logLevel, fc.LogLevel)
+	if fc.NodeID != nil && !cmd.Flags().Changed("node-id") {
+		cfg.NodeID = *fc.NodeID
+	}
+	if len(fc.BrokerConfig) > 0 {
+		cfg.Static = map[string]string{}
+		for k, v := range fc.BrokerConfig {
+			cfg.Static[k] = fmt.Sprint(v)
+		}
+	}
+	return nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l})), nil
+}
+
+// runServer starts the node and runs it until SIGTERM or SIGINT, then shuts
+// it down cleanly: in-flight requests answered, logs flushed and closed.
+func runServer(cfg broker.Config) error {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	b, err := broker.Start(cfg)
+	if err != nil {
+		return err
+	}
+	sig := <-sigs
+	cfg.Logger.Info("shutting down", "signal", sig.String())
+	if err := b.Close(); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	cfg.Logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,89 @@
+package api
+
+// Produce, v3-v13. Versions below 3 carry message formats v0/v1, which
+// Kafka 4.0 dropped (KIP-896); v13 names topics by id. Each partition's
+// records must be exactly one v2 batch (checked by the partition).
+
+import (
+	"context"
+
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/record"
+	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Produce, 3, 13, (*Handlers).produce) }
+
+func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.ProduceRequest)
+	resp := req.ResponseKind().(*kmsg.ProduceResponse)
+	im := h.cfg.Meta.Image()
+	tenant := tenantOf(r)
+	failed := false
+	for _, rt := range req.Topics {
+		st := kmsg.NewProduceResponseTopic()
+		st.Topic, st.TopicID = rt.Topic, rt.TopicID
+		ref := meta.TopicRef{Name: rt.Topic}
+		if r.Version >= 13 {
+			ref = meta.TopicRef{ID: meta.TopicID(rt.TopicID)}
+		}
+		t, terr := im.ResolveTopic(tenant, ref)
+		for _, rp := range rt.Partitions {
+			sp := h.producePartition(r.Version, req.Acks, t, terr, &rp)
+			if sp.ErrorCode != 0 {
+				failed = true
+			}
+			st.Partitions = append(st.Partitions, sp)
+		}
+		resp.Topics = append(resp.Topics, st)
+	}
+	if req.Acks == 0 {
+		// No response; an error is signalled by closing the connection so
+		// that the client refreshes its metadata.
+		if failed {
+			return nil, wire.ErrCloseConnection
+		}
+		return nil, nil
+	}
+	return resp, nil
+}
+
+func (h *Handlers) producePartition(version, acks int16, t *meta.Topic, terr error, rp *kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
+	sp := kmsg.NewProduceResponseTopicPartition()
+	sp.Partition = rp.Partition
+	fail := func(err error) kmsg.ProduceResponseTopicPartition {
+		sp.ErrorCode = errorCode(err)
+		sp.ErrorMessage = errorMessage(err)
+		return sp
+	}
+	switch {
+	case terr != nil:
+		return fail(terr)
+	case acks != 0 && acks != 1 && acks != -1:
+		return fail(kerr.InvalidRequiredAcks)
+	case version < 7 && batchCompression(rp.Records) == record.CompressionZstd:
+		return fail(kerr.UnsupportedCompressionType)
+	}
+	p, err := h.partitionFor(t, rp.Partition)
+	if err != nil {
+		return fail(err)
+	}
+	res, err := p.Append(rp.Records)
+	if err != nil {
+		return fail(err)
+	}
+	sp.BaseOffset = res.BaseOffset
+	sp.LogAppendTime = res.LogAppendTime
+	sp.LogStartOffset = res.LogStartOffset
+	return sp
+}
+
+func batchCompression(b []byte) record.Compression {
+	hdr, err := record.ParseHeader(b)
+	if err != nil {
+		return record.CompressionNone
+	}
+	return hdr.Compression()
+}

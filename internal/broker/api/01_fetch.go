@@ -1,0 +1,179 @@
+package api
+
+// Fetch, v4-v18 (v0-v3 were dropped in Kafka 4.0, KIP-896). From v7
+// requests may use fetch sessions (KIP-227); from v13 topics are named by
+// id. Consumers only: replica fetching arrives with replication.
+//
+// Limits: the response holds at most MaxBytes of records and each partition
+// at most its PartitionMaxBytes, except that the first partition with data
+// returns at least one whole batch (KIP-74). The request waits up to
+// MaxWaitMillis for MinBytes of data, woken by appends.
+
+import (
+	"context"
+	"time"
+
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/replica"
+	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Fetch, 4, 18, (*Handlers).fetch) }
+
+// partRead is the outcome of reading one planned partition.
+type partRead struct {
+	p   *replica.Partition
+	f   replica.Fetched
+	err error
+}
+
+func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.FetchRequest)
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	if req.ReplicaID >= 0 || req.ReplicaState.ID >= 0 {
+		resp.ErrorCode = kerr.UnsupportedVersion.Code // replica fetching is not served yet
+		return resp, nil
+	}
+	tenant := tenantOf(r)
+	plan, code := h.sessions.begin(tenant, req, r.Version)
+	if code != 0 {
+		resp.ErrorCode = code
+		return resp, nil
+	}
+	resp.SessionID = plan.sessionID
+
+	reads := h.readAll(tenant, req, plan.parts)
+	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
+		reads = h.waitForData(ctx, tenant, req, plan.parts, reads)
+	}
+	sent, hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
+	h.sessions.finish(&plan, sent, hadData)
+	return resp, nil
+}
+
+// readAll reads every planned partition within the response's byte budget.
+func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts []fetchPart) []partRead {
+	im := h.cfg.Meta.Image()
+	remaining := int(req.MaxBytes)
+	if remaining <= 0 {
+		remaining = 1
+	}
+	minOne := true
+	reads := make([]partRead, len(parts))
+	for i := range parts {
+		fp := &parts[i]
+		rd := &reads[i]
+		rd.p, rd.err = h.resolveFetchPartition(im, tenant, fp)
+		if rd.err != nil {
+			continue
+		}
+		limit := min(int(fp.maxBytes), remaining)
+		if limit <= 0 && !minOne {
+			rd.f = replica.Fetched{HighWatermark: rd.p.HighWatermark(), LastStable: rd.p.HighWatermark(), LogStartOffset: rd.p.LogStartOffset()}
+			continue
+		}
+		rd.f, rd.err = rd.p.Read(fp.offset, max(limit, 0), minOne)
+		if n := len(rd.f.Records); n > 0 {
+			minOne = false
+			remaining -= n
+		}
+	}
+	return reads
+}
+
+func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, fp *fetchPart) (*replica.Partition, error) {
+	ref := meta.TopicRef{Name: fp.key.name, ID: fp.key.id}
+	t, err := im.ResolveTopic(tenant, ref)
+	if err != nil {
+		return nil, err
+	}
+	p, err := h.partitionFor(t, fp.key.partition)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkLeaderEpoch(p, fp.currentLeaderEpoch); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// enough reports whether a response can go out now: MinBytes reached, or
+// some partition has an error to report.
+func enough(reads []partRead, minBytes int32) bool {
+	total := 0
+	for _, rd := range reads {
+		if rd.err != nil {
+			return true
+		}
+		total += len(rd.f.Records)
+	}
+	return total >= int(minBytes)
+}
+
+// waitForData long-polls: it re-reads whenever one of the partitions gets an
+// append, until MinBytes is reached, MaxWaitMillis passes or the server
+// stops.
+func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, parts []fetchPart, reads []partRead) []partRead {
+	w := replica.NewWaiter()
+	for _, rd := range reads {
+		if rd.p != nil {
+			rd.p.Watch(w)
+			defer rd.p.Unwatch(w)
+		}
+	}
+	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
+	defer timer.Stop()
+	// Data may have arrived between the first read and Watch.
+	reads = h.readAll(tenant, req, parts)
+	for !enough(reads, req.MinBytes) {
+		select {
+		case <-w.C:
+			reads = h.readAll(tenant, req, parts)
+		case <-timer.C:
+			return reads
+		case <-ctx.Done():
+			return reads
+		}
+	}
+	return reads
+}
+
+// buildFetchResponse fills resp from the reads, leaving out, for an
+// incremental fetch, partitions with nothing new. It returns the parts with
+// the watermarks sent and which parts carried records.
+func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, plan *fetchPlan, reads []partRead) ([]fetchPart, []bool) {
+	sent := make([]fetchPart, len(plan.parts))
+	hadData := make([]bool, len(plan.parts))
+	var cur *kmsg.FetchResponseTopic
+	for i, fp := range plan.parts {
+		rd := reads[i]
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition = fp.key.partition
+		if rd.err != nil {
+			sp.ErrorCode = errorCode(rd.err)
+		} else {
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rd.f.HighWatermark, rd.f.LastStable, rd.f.LogStartOffset
+			sp.RecordBatches = rd.f.Records
+		}
+		if version >= 4 && sp.ErrorCode == 0 {
+			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+		}
+		sent[i] = fp
+		sent[i].sentHW, sent[i].sentLSO, sent[i].sentStart = sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset
+		hadData[i] = len(sp.RecordBatches) > 0
+		changed := sp.ErrorCode != 0 || hadData[i] || sp.HighWatermark != fp.sentHW ||
+			sp.LastStableOffset != fp.sentLSO || sp.LogStartOffset != fp.sentStart
+		if plan.incremental && !changed {
+			continue
+		}
+		if cur == nil || cur.Topic != fp.key.name || cur.TopicID != [16]byte(fp.key.id) {
+			resp.Topics = append(resp.Topics, kmsg.NewFetchResponseTopic())
+			cur = &resp.Topics[len(resp.Topics)-1]
+			cur.Topic, cur.TopicID = fp.key.name, fp.key.id
+		}
+		cur.Partitions = append(cur.Partitions, sp)
+	}
+	return sent, hadData
+}

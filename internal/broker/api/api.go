@@ -1,0 +1,144 @@
+// Package api holds the Kafka API handlers, one file per API key named
+// NN_name.go. Each file states the versions it serves and registers itself;
+// ApiVersions is derived from the registrations. Handlers translate between
+// the wire and the components below them and keep no state of their own,
+// apart from the fetch session cache that KIP-227 defines per broker.
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/replica"
+	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Config holds what the handlers need.
+type Config struct {
+	NodeID   int32
+	Meta     *meta.Store
+	Replicas *replica.Manager
+	// Static holds broker configs from the server's config file.
+	Static map[string]string
+	// DataDir is reported by DescribeLogDirs.
+	DataDir string
+	Logger  *slog.Logger
+	Now     func() time.Time
+	// FetchSessionSlots is max.incremental.fetch.session.cache.slots.
+	FetchSessionSlots int
+}
+
+// Handlers serves the Kafka APIs.
+type Handlers struct {
+	cfg      Config
+	log      *slog.Logger
+	mux      *wire.Mux
+	sessions *fetchSessions
+}
+
+type handlerFunc func(h *Handlers, ctx context.Context, r *wire.Request) (kmsg.Response, error)
+
+type registration struct {
+	key      kmsg.Key
+	min, max int16
+	fn       handlerFunc
+}
+
+// registry is filled by the init functions of the NN_name.go files.
+var registry []registration
+
+func register(key kmsg.Key, min, max int16, fn handlerFunc) {
+	registry = append(registry, registration{key, min, max, fn})
+}
+
+// New returns the handlers and the mux that routes to them.
+func New(cfg Config) *Handlers {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.FetchSessionSlots == 0 {
+		cfg.FetchSessionSlots = 1000
+	}
+	h := &Handlers{cfg: cfg, log: cfg.Logger, mux: wire.NewMux(), sessions: newFetchSessions(cfg.FetchSessionSlots, cfg.Now)}
+	for _, reg := range registry {
+		fn := reg.fn
+		h.mux.Register(wire.API{
+			Key: int16(reg.key), MinVersion: reg.min, MaxVersion: reg.max,
+			Handle: func(ctx context.Context, r *wire.Request) (kmsg.Response, error) { return fn(h, ctx, r) },
+		})
+	}
+	return h
+}
+
+// Mux returns the routing table for the wire server.
+func (h *Handlers) Mux() *wire.Mux { return h.mux }
+
+func tenantOf(r *wire.Request) meta.TenantID { return meta.TenantID(r.Conn.Tenant) }
+
+// errorCode maps an error to its Kafka code: errors that wrap a kerr.Error
+// carry their code; anything else is a server error.
+func errorCode(err error) int16 {
+	if err == nil {
+		return 0
+	}
+	var ke *kerr.Error
+	if errors.As(err, &ke) {
+		return ke.Code
+	}
+	return kerr.UnknownServerError.Code
+}
+
+// errorMessage is the message sent with an error code, where the protocol
+// has room for one.
+func errorMessage(err error) *string {
+	if err == nil {
+		return nil
+	}
+	s := err.Error()
+	return &s
+}
+
+// partitionFor finds the open partition a request names, or the error a
+// client should see: unknown topic or partition, or a storage error when the
+// partition is assigned here but its log could not be opened.
+func (h *Handlers) partitionFor(t *meta.Topic, partition int32) (*replica.Partition, error) {
+	if partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, kerr.UnknownTopicOrPartition
+	}
+	k := replica.Key{Topic: t.ID, Partition: partition}
+	if p, ok := h.cfg.Replicas.Get(k); ok {
+		return p, nil
+	}
+	if err := h.cfg.Replicas.OfflineError(k); err != nil {
+		return nil, kerr.KafkaStorageError
+	}
+	if t.Partitions[partition].Leader != h.cfg.NodeID {
+		return nil, kerr.NotLeaderForPartition
+	}
+	// Assigned here but not opened yet: the metadata is newer than the
+	// partition manager; the client retries.
+	return nil, kerr.LeaderNotAvailable
+}
+
+// checkLeaderEpoch applies KIP-320's fencing: a client that knows an older
+// epoch is fenced, one that knows a newer epoch is ahead of us.
+func checkLeaderEpoch(p *replica.Partition, current int32) error {
+	if current < 0 {
+		return nil
+	}
+	switch ours := p.LeaderEpoch(); {
+	case current < ours:
+		return kerr.FencedLeaderEpoch
+	case current > ours:
+		return kerr.UnknownLeaderEpoch
+	}
+	return nil
+}

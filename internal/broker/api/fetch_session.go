@@ -1,0 +1,252 @@
+package api
+
+import (
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// Fetch sessions (KIP-227) let a consumer send only what changed since its
+// last fetch, and let the broker answer with only the partitions that have
+// news. A session remembers, per partition, the fetch position the client
+// asked for and the watermarks last sent.
+//
+// Session epochs: -1 = full fetch without a session (closing one if an id
+// is given), 0 = full fetch that opens a new session, n > 0 = incremental
+// fetch n of a session; the broker expects the epochs in order.
+
+const (
+	sessionEpochFinal   = -1
+	sessionEpochInitial = 0
+	// sessionMinIdle protects a session from eviction by newcomers that are
+	// not bigger, for this long after its last use (as in Kafka).
+	sessionMinIdle = 2 * time.Minute
+)
+
+// partKey names a partition in a session: by topic id from Fetch v13, by
+// name before.
+type partKey struct {
+	id        meta.TopicID
+	name      string
+	partition int32
+}
+
+// fetchPart is one partition of a fetch: what to read and, for sessions,
+// what was last sent.
+type fetchPart struct {
+	key                partKey
+	offset             int64
+	maxBytes           int32
+	currentLeaderEpoch int32
+	// Last values sent to the client, -1 before the first response.
+	sentHW, sentLSO, sentStart int64
+}
+
+type fetchSession struct {
+	id       int32
+	tenant   meta.TenantID
+	epoch    int32 // the epoch the next incremental fetch must carry
+	parts    []*fetchPart
+	index    map[partKey]*fetchPart
+	lastUsed time.Time
+}
+
+type fetchSessions struct {
+	mu    sync.Mutex
+	slots int
+	now   func() time.Time
+	byID  map[int32]*fetchSession
+}
+
+func newFetchSessions(slots int, now func() time.Time) *fetchSessions {
+	return &fetchSessions{slots: slots, now: now, byID: map[int32]*fetchSession{}}
+}
+
+// fetchPlan is the partitions one request reads, in response order.
+type fetchPlan struct {
+	parts       []fetchPart // copies; the session's own copies are updated in finish
+	sessionID   int32
+	incremental bool
+}
+
+// begin applies a fetch request to the session cache and returns what to
+// read, or a top-level error code.
+func (s *fetchSessions) begin(tenant meta.TenantID, req *kmsg.FetchRequest, version int16) (fetchPlan, int16) {
+	reqParts := requestParts(req, version)
+	if version < 7 {
+		return fetchPlan{parts: reqParts}, 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch req.SessionEpoch {
+	case sessionEpochFinal:
+		s.remove(req.SessionID, tenant)
+		return fetchPlan{parts: reqParts}, 0
+	case sessionEpochInitial:
+		s.remove(req.SessionID, tenant)
+		sess := s.create(tenant, reqParts)
+		if sess == nil {
+			return fetchPlan{parts: reqParts}, 0
+		}
+		return fetchPlan{parts: sess.snapshot(), sessionID: sess.id}, 0
+	}
+	sess, ok := s.byID[req.SessionID]
+	if !ok || sess.tenant != tenant {
+		return fetchPlan{}, kerr.FetchSessionIDNotFound.Code
+	}
+	if req.SessionEpoch != sess.epoch {
+		return fetchPlan{}, kerr.InvalidFetchSessionEpoch.Code
+	}
+	sess.epoch++
+	sess.lastUsed = s.now()
+	sess.update(reqParts, forgotten(req, version))
+	return fetchPlan{parts: sess.snapshot(), sessionID: sess.id, incremental: true}, 0
+}
+
+// finish records what was sent and moves partitions that returned data to
+// the back, so that one busy partition cannot starve the others.
+func (s *fetchSessions) finish(plan *fetchPlan, sent []fetchPart, hadData []bool) {
+	if plan.sessionID == 0 {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, ok := s.byID[plan.sessionID]
+	if !ok {
+		return
+	}
+	var moved []*fetchPart
+	for i := range sent {
+		fp, ok := sess.index[sent[i].key]
+		if !ok {
+			continue
+		}
+		fp.sentHW, fp.sentLSO, fp.sentStart = sent[i].sentHW, sent[i].sentLSO, sent[i].sentStart
+		if hadData[i] {
+			moved = append(moved, fp)
+		}
+	}
+	if len(moved) == 0 {
+		return
+	}
+	isMoved := map[*fetchPart]bool{}
+	for _, fp := range moved {
+		isMoved[fp] = true
+	}
+	kept := sess.parts[:0:0]
+	for _, fp := range sess.parts {
+		if !isMoved[fp] {
+			kept = append(kept, fp)
+		}
+	}
+	sess.parts = append(kept, moved...)
+}
+
+func (s *fetchSessions) remove(id int32, tenant meta.TenantID) {
+	if sess, ok := s.byID[id]; ok && sess.tenant == tenant {
+		delete(s.byID, id)
+	}
+}
+
+// create opens a session, evicting the least recently used one if the
+// cache is full and that one is idle long enough or smaller. It returns nil
+// when there is no room; the fetch then proceeds without a session.
+func (s *fetchSessions) create(tenant meta.TenantID, parts []fetchPart) *fetchSession {
+	now := s.now()
+	if len(s.byID) >= s.slots {
+		var lru *fetchSession
+		for _, sess := range s.byID {
+			if lru == nil || sess.lastUsed.Before(lru.lastUsed) {
+				lru = sess
+			}
+		}
+		if lru == nil || (now.Sub(lru.lastUsed) < sessionMinIdle && len(lru.parts) >= len(parts)) {
+			return nil
+		}
+		delete(s.byID, lru.id)
+	}
+	sess := &fetchSession{tenant: tenant, epoch: 1, index: map[partKey]*fetchPart{}, lastUsed: now}
+	for {
+		sess.id = rand.Int32N(1<<31-1) + 1
+		if _, taken := s.byID[sess.id]; !taken {
+			break
+		}
+	}
+	sess.update(parts, nil)
+	s.byID[sess.id] = sess
+	return sess
+}
+
+// update adds or changes the request's partitions and drops forgotten ones.
+func (sess *fetchSession) update(parts []fetchPart, forget []partKey) {
+	for _, p := range parts {
+		if fp, ok := sess.index[p.key]; ok {
+			fp.offset, fp.maxBytes, fp.currentLeaderEpoch = p.offset, p.maxBytes, p.currentLeaderEpoch
+			continue
+		}
+		fp := p
+		sess.index[p.key] = &fp
+		sess.parts = append(sess.parts, &fp)
+	}
+	if len(forget) == 0 {
+		return
+	}
+	for _, k := range forget {
+		delete(sess.index, k)
+	}
+	kept := sess.parts[:0]
+	for _, fp := range sess.parts {
+		if _, ok := sess.index[fp.key]; ok {
+			kept = append(kept, fp)
+		}
+	}
+	sess.parts = kept
+}
+
+func (sess *fetchSession) snapshot() []fetchPart {
+	out := make([]fetchPart, len(sess.parts))
+	for i, fp := range sess.parts {
+		out[i] = *fp
+	}
+	return out
+}
+
+func requestParts(req *kmsg.FetchRequest, version int16) []fetchPart {
+	var out []fetchPart
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			k := partKey{partition: rp.Partition}
+			if version >= 13 {
+				k.id = meta.TopicID(rt.TopicID)
+			} else {
+				k.name = rt.Topic
+			}
+			out = append(out, fetchPart{
+				key: k, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
+				currentLeaderEpoch: rp.CurrentLeaderEpoch,
+				sentHW:             -1, sentLSO: -1, sentStart: -1,
+			})
+		}
+	}
+	return out
+}
+
+func forgotten(req *kmsg.FetchRequest, version int16) []partKey {
+	var out []partKey
+	for _, ft := range req.ForgottenTopics {
+		for _, p := range ft.Partitions {
+			k := partKey{partition: p}
+			if version >= 13 {
+				k.id = meta.TopicID(ft.TopicID)
+			} else {
+				k.name = ft.Topic
+			}
+			out = append(out, k)
+		}
+	}
+	return out
+}

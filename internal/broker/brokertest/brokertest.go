@@ -1,0 +1,46 @@
+// Package brokertest starts real Strata nodes for tests: in-process on
+// loopback ports, or as a separate strata process that a test can kill.
+package brokertest
+
+import (
+	"log/slog"
+	"os"
+	"testing"
+
+	"github.com/strata-db/strata/internal/broker"
+)
+
+// Start runs a single-node cluster in a temporary data directory on free
+// loopback ports and closes it when the test ends. mutate may change the
+// config before start.
+func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.Logger = Logger()
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	b, err := broker.Start(cfg)
+	if err != nil {
+		t.Fatalf("start broker: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Errorf("close broker: %v", err)
+		}
+	})
+	return b
+}
+
+// Logger logs warnings and errors to stderr, or everything when
+// STRATA_TEST_LOG=debug.
+func Logger() *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("STRATA_TEST_LOG") == "debug" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}

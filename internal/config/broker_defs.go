@@ -1,0 +1,295 @@
+package config
+
+import "slices"
+
+// Milliseconds per unit for broker configs given in minutes or hours.
+const (
+	msPerMinute = 60 * 1000
+	msPerHour   = 60 * msPerMinute
+)
+
+// brokerDefs are the broker configs Strata knows: every broker synonym of a
+// topic config, then the broker-only configs Strata uses. Defaults, types and
+// validators are Kafka 4.2's. ReadOnly follows Kafka's
+// DynamicBrokerConfig.AllDynamicConfigs: of a synonym group only the first,
+// most specific name is dynamic (log.retention.ms, not .minutes or .hours).
+// One deliberate difference: listeners is read-only, because Strata does not
+// rebind listeners at run time.
+var brokerDefs = slices.Concat(synonymBrokerDefs, brokerOnlyDefs)
+
+var synonymBrokerDefs = []*Def{
+	{
+		Name: "log.cleanup.policy", Type: List, Default: str("delete"),
+		Doc:      "The default cleanup policy for segments beyond the retention window, a comma-separated list of \"delete\" and \"compact\".",
+		Validate: listOf(true, "compact", "delete"),
+	},
+	{
+		Name: "compression.gzip.level", Type: Int, Default: str("-1"),
+		Doc:      "The compression level to use if compression.type is set to 'gzip'.",
+		Validate: gzipLevel,
+	},
+	{
+		Name: "compression.lz4.level", Type: Int, Default: str("9"),
+		Doc:      "The compression level to use if compression.type is set to 'lz4'.",
+		Validate: between(1, 17),
+	},
+	{
+		Name: "compression.type", Type: String, Default: str("producer"),
+		Doc: "Specify the final compression type for a given topic. This configuration accepts the standard compression codecs " +
+			"('gzip', 'snappy', 'lz4', 'zstd'). It additionally accepts 'uncompressed' which is equivalent to no compression; " +
+			"and 'producer' which means retain the original compression codec set by the producer.",
+		Validate: oneOf(compressionTypes...),
+	},
+	{
+		Name: "compression.zstd.level", Type: Int, Default: str("3"),
+		Doc:      "The compression level to use if compression.type is set to 'zstd'.",
+		Validate: between(-131072, 22),
+	},
+	{
+		Name: "log.cleaner.delete.retention.ms", Type: Long, Default: str("86400000"),
+		Doc:      "The amount of time to retain tombstone message markers for log compacted topics.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.cleaner.max.compaction.lag.ms", Type: Long, Default: str(longMax),
+		Doc:      "The maximum time a message will remain ineligible for compaction in the log. Only applicable for logs that are being compacted.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "log.cleaner.min.cleanable.ratio", Type: Double, Default: str("0.5"),
+		Doc:      "The minimum ratio of dirty log to total log for a log to be eligible for cleaning.",
+		Validate: ratio,
+	},
+	{
+		Name: "log.cleaner.min.compaction.lag.ms", Type: Long, Default: str("0"),
+		Doc:      "The minimum time a message will remain uncompacted in the log. Only applicable for logs that are being compacted.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.flush.interval.messages", Type: Long, Default: str(longMax),
+		Doc:      "The number of messages accumulated on a log partition before messages are flushed to disk.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "log.flush.interval.ms", Type: Long,
+		Doc: "The maximum time in ms that a message in any topic is kept in memory before flushed to disk. " +
+			"If not set, the value in log.flush.scheduler.interval.ms is used.",
+	},
+	{
+		Name: "log.flush.scheduler.interval.ms", Type: Long, Default: str(longMax), ReadOnly: true,
+		Doc: "The frequency in ms that the log flusher checks whether any log needs to be flushed to disk.",
+	},
+	{
+		Name: "log.index.interval.bytes", Type: Int, Default: str("4096"),
+		Doc:      "The interval with which we add an entry to the offset index.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.index.size.max.bytes", Type: Int, Default: str("10485760"),
+		Doc:      "The maximum size in bytes of the offset index.",
+		Validate: atLeast(4),
+	},
+	{
+		Name: "log.local.retention.bytes", Type: Long, Default: str("-2"),
+		Doc: "The maximum size local log segments of a partition can grow to before they become eligible for deletion. " +
+			"-2 means the log.retention.bytes value is used.",
+		Validate: atLeast(-2),
+	},
+	{
+		Name: "log.local.retention.ms", Type: Long, Default: str("-2"),
+		Doc: "The number of milliseconds to keep local log segments before they become eligible for deletion. " +
+			"-2 means the log.retention.ms value is used.",
+		Validate: atLeast(-2),
+	},
+	{
+		Name: "log.message.timestamp.after.max.ms", Type: Long, Default: str("3600000"),
+		Doc: "The allowable difference by which a message timestamp may be later than the broker's timestamp. " +
+			"With log.message.timestamp.type=CreateTime a message exceeding it is rejected; ignored with LogAppendTime.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.message.timestamp.before.max.ms", Type: Long, Default: str(longMax),
+		Doc: "The allowable difference by which a message timestamp may be earlier than the broker's timestamp. " +
+			"With log.message.timestamp.type=CreateTime a message exceeding it is rejected; ignored with LogAppendTime.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.message.timestamp.type", Type: String, Default: str("CreateTime"),
+		Doc:      "Define whether the timestamp in the message is message create time or log append time: CreateTime or LogAppendTime.",
+		Validate: oneOf("CreateTime", "LogAppendTime"),
+	},
+	{
+		Name: "log.preallocate", Type: Boolean, Default: str("false"),
+		Doc: "Should pre allocate file when create new segment?",
+	},
+	{
+		Name: "log.retention.bytes", Type: Long, Default: str("-1"),
+		Doc: "The maximum size of the log before deleting it.",
+	},
+	{
+		Name: "log.retention.hours", Type: Int, Default: str("168"), ReadOnly: true, msPerUnit: msPerHour,
+		Doc: "The number of hours to keep a log file before deleting it (in hours), tertiary to log.retention.ms property.",
+	},
+	{
+		Name: "log.retention.minutes", Type: Int, ReadOnly: true, msPerUnit: msPerMinute,
+		Doc: "The number of minutes to keep a log file before deleting it (in minutes), secondary to log.retention.ms property. " +
+			"If not set, the value in log.retention.hours is used.",
+	},
+	{
+		Name: "log.retention.ms", Type: Long,
+		Doc: "The number of milliseconds to keep a log file before deleting it (in milliseconds). If not set, the value in " +
+			"log.retention.minutes is used. If set to -1, no time limit is applied.",
+	},
+	{
+		Name: "log.roll.hours", Type: Int, Default: str("168"), ReadOnly: true, msPerUnit: msPerHour,
+		Doc:      "The maximum time before a new log segment is rolled out (in hours), secondary to log.roll.ms property.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "log.roll.jitter.hours", Type: Int, Default: str("0"), ReadOnly: true, msPerUnit: msPerHour,
+		Doc:      "The maximum jitter to subtract from logRollTimeMillis (in hours), secondary to log.roll.jitter.ms property.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.roll.jitter.ms", Type: Long,
+		Doc: "The maximum jitter to subtract from logRollTimeMillis (in milliseconds). If not set, the value in log.roll.jitter.hours is used.",
+	},
+	{
+		Name: "log.roll.ms", Type: Long,
+		Doc: "The maximum time before a new log segment is rolled out (in milliseconds). If not set, the value in log.roll.hours is used.",
+	},
+	{
+		Name: "log.segment.bytes", Type: Int, Default: str("1073741824"),
+		Doc:      "The maximum size of a single log file.",
+		Validate: atLeast(1024 * 1024),
+	},
+	{
+		Name: "log.segment.delete.delay.ms", Type: Long, Default: str("60000"),
+		Doc:      "The amount of time to wait before deleting a file from the filesystem.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "message.max.bytes", Type: Int, Default: str("1048588"),
+		Doc: "The largest record batch size allowed by Kafka (after compression if compression is enabled). " +
+			"This can be set per topic with the topic level max.message.bytes config.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "min.insync.replicas", Type: Int, Default: str("1"),
+		Doc: "When a producer sets acks to \"all\" (or \"-1\"), the minimum number of replicas that must acknowledge a write " +
+			"for it to be considered successful; otherwise the producer gets NotEnoughReplicas or NotEnoughReplicasAfterAppend.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "unclean.leader.election.enable", Type: Boolean, Default: str("false"),
+		Doc: "Indicates whether to enable replicas not in the ISR set to be elected as leader as a last resort, " +
+			"even though doing so may result in data loss.",
+	},
+}
+
+var brokerOnlyDefs = []*Def{
+	{
+		Name: "advertised.listeners", Type: List, ReadOnly: true,
+		Doc: "The listener addresses the broker advertises to clients and other brokers, when they differ from listeners. " +
+			"If not set, the value for listeners is used.",
+		Validate: listOf(false),
+	},
+	{
+		Name: "auto.create.topics.enable", Type: Boolean, Default: str("true"), ReadOnly: true,
+		Doc: "Enable auto creation of topic on the server.",
+	},
+	{
+		Name: "broker.id", Type: Int, Default: str("-1"), ReadOnly: true,
+		Doc: "The broker id for this server.",
+	},
+	{
+		Name: "connections.max.idle.ms", Type: Long, Default: str("600000"), ReadOnly: true,
+		Doc: "Idle connections timeout: the server socket processor threads close the connections that idle more than this.",
+	},
+	{
+		Name: "default.replication.factor", Type: Int, Default: str("1"), ReadOnly: true,
+		Doc: "The replication factor for automatically created topics, and for topics created with -1 as the replication factor.",
+	},
+	{
+		Name: "delete.topic.enable", Type: Boolean, Default: str("true"), ReadOnly: true,
+		Doc: "When set to true, topics can be deleted by the admin client. When set to false, deletion requests will be explicitly rejected by the broker.",
+	},
+	{
+		Name: "group.max.session.timeout.ms", Type: Int, Default: str("1800000"), ReadOnly: true,
+		Doc: "The maximum allowed session timeout for registered consumers. Longer timeouts give consumers more time to process " +
+			"messages in between heartbeats at the cost of a longer time to detect failures.",
+	},
+	{
+		Name: "group.max.size", Type: Int, Default: str(intMax), ReadOnly: true,
+		Doc:      "The maximum number of consumers that a single consumer group can accommodate.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "group.min.session.timeout.ms", Type: Int, Default: str("6000"), ReadOnly: true,
+		Doc: "The minimum allowed session timeout for registered consumers. Shorter timeouts result in quicker failure detection " +
+			"at the cost of more frequent consumer heartbeating, which can overwhelm broker resources.",
+	},
+	{
+		Name: "listeners", Type: List, Default: str("PLAINTEXT://:9092"), ReadOnly: true,
+		Doc:      "Comma-separated list of URIs we will listen on and the listener names.",
+		Validate: listOf(false),
+	},
+	{
+		Name: "log.dir", Type: List, Default: str("/tmp/kafka-logs"), ReadOnly: true,
+		Doc:      "A comma-separated list of the directories where the log data is stored (supplemental to log.dirs).",
+		Validate: listOf(false),
+	},
+	{
+		Name: "log.dirs", Type: List, ReadOnly: true,
+		Doc:      "A comma-separated list of the directories where the log data is stored. If not set, the value in log.dir is used.",
+		Validate: listOf(false),
+	},
+	{
+		Name: "log.retention.check.interval.ms", Type: Long, Default: str("300000"), ReadOnly: true,
+		Doc:      "The frequency in milliseconds that the log cleaner checks whether any log is eligible for deletion.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "max.incremental.fetch.session.cache.slots", Type: Int, Default: str("1000"), ReadOnly: true,
+		Doc:      "The maximum number of total incremental fetch sessions that we will maintain.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "node.id", Type: Int, ReadOnly: true,
+		Doc:      "The node ID associated with the roles this process is playing. Required.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "num.partitions", Type: Int, Default: str("1"), ReadOnly: true,
+		Doc:      "The default number of log partitions per topic.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "offsets.retention.minutes", Type: Int, Default: str("10080"), ReadOnly: true,
+		Doc: "How long committed offsets are kept after a consumer group becomes empty, or, for standalone consumers, " +
+			"after the last commit. Offsets of deleted groups and topics are removed without waiting.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "producer.id.expiration.ms", Type: Int, Default: str("86400000"),
+		Doc: "The time in ms that a topic partition leader will wait before expiring producer IDs. " +
+			"Producer IDs will not expire while a transaction associated to them is still ongoing.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "replica.lag.time.max.ms", Type: Long, Default: str("30000"), ReadOnly: true,
+		Doc: "If a follower hasn't sent any fetch requests or hasn't consumed up to the leader's log end offset for at least this time, " +
+			"the leader will remove the follower from ISR.",
+	},
+	{
+		Name: "socket.request.max.bytes", Type: Int, Default: str("104857600"), ReadOnly: true,
+		Doc:      "The maximum number of bytes in a socket request.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "transactional.id.expiration.ms", Type: Int, Default: str("604800000"), ReadOnly: true,
+		Doc: "The time in ms that the transaction coordinator will wait without receiving any transaction status updates " +
+			"for the current transaction before expiring its transactional id.",
+		Validate: atLeast(1),
+	},
+}

@@ -1,0 +1,236 @@
+// Package replica owns the partitions this node hosts: each wraps a log with
+// its high watermark and leader epoch, checks produced batches before they
+// reach the log, and wakes fetchers waiting for data.
+package replica
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/strata-db/strata/internal/config"
+	"github.com/strata-db/strata/internal/log"
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/record"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// Key names a partition on this node.
+type Key struct {
+	Topic     meta.TopicID
+	Partition int32
+}
+
+func (k Key) String() string { return fmt.Sprintf("%s-%d", k.Topic, k.Partition) }
+
+// Partition is one hosted partition.
+//
+// Concurrency: appends are serialised by mu; reads run concurrently with
+// appends (the log allows it) and read the high watermark atomically. The
+// high watermark only moves forward while a leader epoch lasts.
+type Partition struct {
+	key   Key
+	log   *log.Log
+	now   func() time.Time
+	cfg   atomic.Pointer[config.Topic]
+	epoch atomic.Int32
+	hw    atomic.Int64
+
+	mu sync.Mutex // serialises appends
+
+	wmu     sync.Mutex
+	waiters map[*Waiter]struct{}
+}
+
+func newPartition(key Key, l *log.Log, cfg config.Topic, epoch int32, now func() time.Time) *Partition {
+	p := &Partition{key: key, log: l, now: now, waiters: map[*Waiter]struct{}{}}
+	p.cfg.Store(&cfg)
+	p.epoch.Store(epoch)
+	// A single replica's data is committed once it is in its log.
+	p.hw.Store(l.LogEndOffset())
+	return p
+}
+
+func (p *Partition) Key() Key                 { return p.key }
+func (p *Partition) Config() *config.Topic    { return p.cfg.Load() }
+func (p *Partition) LeaderEpoch() int32       { return p.epoch.Load() }
+func (p *Partition) HighWatermark() int64     { return p.hw.Load() }
+func (p *Partition) LogStartOffset() int64    { return p.log.LogStartOffset() }
+func (p *Partition) LogEndOffset() int64      { return p.log.LogEndOffset() }
+func (p *Partition) Size() int64              { return p.log.Size() }
+func (p *Partition) Log() *log.Log            { return p.log }
+func (p *Partition) setConfig(c config.Topic) { p.cfg.Store(&c); p.log.SetConfig(LogConfig(c)) }
+
+// AppendResult is what a producer is told about an append.
+type AppendResult struct {
+	BaseOffset     int64
+	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
+	LogStartOffset int64
+}
+
+// Append validates one produce request's records for this partition and
+// appends them. records is modified in place (offsets, epoch, timestamps).
+// Errors carry the Kafka error code the producer must see.
+func (p *Partition) Append(records []byte) (AppendResult, error) {
+	res := AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
+	cfg := p.Config()
+	now := p.now()
+	if err := validateProduce(records, cfg, now); err != nil {
+		return res, err
+	}
+	appendTime := int64(-1)
+	if cfg.TimestampLogAppend {
+		appendTime = now.UnixMilli()
+	}
+	p.mu.Lock()
+	info, err := p.log.Append(records, p.epoch.Load(), appendTime)
+	if err == nil {
+		p.hw.Store(info.LastOffset + 1)
+	}
+	p.mu.Unlock()
+	if err != nil {
+		if errors.Is(err, log.ErrStorage) {
+			return res, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+		}
+		return res, err
+	}
+	p.notify()
+	return AppendResult{BaseOffset: info.FirstOffset, LogAppendTime: appendTime, LogStartOffset: info.LogStartOffset}, nil
+}
+
+// validateProduce applies Kafka's checks for produce v3+: exactly one v2
+// batch, intact (CRC), not a control batch, within max.message.bytes, with
+// consistent record counts and timestamps in the allowed window.
+// Uncompressed batches have every record checked; compressed ones are
+// trusted beyond their CRC (see the README's design notes).
+func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
+	if len(records) == 0 {
+		return fmt.Errorf("%w: empty record set", kerr.InvalidRecord)
+	}
+	size, err := record.BatchSize(records)
+	if err != nil {
+		return batchError(err)
+	}
+	if size != len(records) {
+		return fmt.Errorf("%w: produce requests must hold exactly one record batch (got %d bytes, first batch %d)", kerr.InvalidRecord, len(records), size)
+	}
+	if size > int(cfg.MaxMessageBytes) {
+		return fmt.Errorf("%w: batch of %d bytes exceeds max.message.bytes %d", kerr.MessageTooLarge, size, cfg.MaxMessageBytes)
+	}
+	h, err := record.Verify(records)
+	if err != nil {
+		return batchError(err)
+	}
+	switch {
+	case h.Control():
+		return fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
+	case h.NumRecords <= 0 || h.LastOffsetDelta != h.NumRecords-1:
+		return fmt.Errorf("%w: batch has %d records but last offset delta %d", kerr.InvalidRecord, h.NumRecords, h.LastOffsetDelta)
+	}
+	if h.Compression() == record.CompressionNone {
+		if err := record.ValidateRecords(records, len(records)); err != nil {
+			return fmt.Errorf("%w: %w", kerr.InvalidRecord, err)
+		}
+	}
+	if !cfg.TimestampLogAppend {
+		nowMs := now.UnixMilli()
+		if cfg.TimestampBeforeMax >= 0 && h.BaseTimestamp < nowMs-cfg.TimestampBeforeMax.Milliseconds() {
+			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.before.max.ms in the past", kerr.InvalidTimestamp, h.BaseTimestamp)
+		}
+		if cfg.TimestampAfterMax >= 0 && h.MaxTimestamp > nowMs+cfg.TimestampAfterMax.Milliseconds() {
+			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms in the future", kerr.InvalidTimestamp, h.MaxTimestamp)
+		}
+	}
+	return nil
+}
+
+func batchError(err error) error {
+	switch {
+	case errors.Is(err, record.ErrCorrupt), errors.Is(err, record.ErrTruncated):
+		return fmt.Errorf("%w: %w", kerr.CorruptMessage, err)
+	default:
+		return fmt.Errorf("%w: %w", kerr.InvalidRecord, err)
+	}
+}
+
+// Fetched is the result of a read.
+type Fetched struct {
+	Records        []byte
+	HighWatermark  int64
+	LastStable     int64
+	LogStartOffset int64
+}
+
+// Read returns whole batches from offset up to the high watermark, within
+// maxBytes unless minOne lets the first batch exceed it.
+func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (Fetched, error) {
+	hw := p.hw.Load()
+	f := Fetched{HighWatermark: hw, LastStable: hw, LogStartOffset: p.log.LogStartOffset()}
+	if offset > hw && offset <= p.log.LogEndOffset() {
+		return f, nil // above the watermark but not out of range: nothing visible yet
+	}
+	recs, err := p.log.Read(offset, maxBytes, hw, minOne)
+	switch {
+	case errors.Is(err, log.ErrOffsetOutOfRange):
+		return f, fmt.Errorf("%w: offset %d outside [%d, %d]", kerr.OffsetOutOfRange, offset, f.LogStartOffset, hw)
+	case errors.Is(err, log.ErrCorruptData), errors.Is(err, log.ErrStorage):
+		return f, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+	case err != nil:
+		return f, err
+	}
+	f.Records = recs
+	return f, nil
+}
+
+// DeleteRecordsBefore advances the log start offset (DeleteRecords);
+// offset -1 means the high watermark.
+func (p *Partition) DeleteRecordsBefore(offset int64) (int64, error) {
+	hw := p.hw.Load()
+	if offset == -1 {
+		offset = hw
+	}
+	if offset < 0 || offset > hw {
+		return -1, fmt.Errorf("%w: offset %d is not in [0, %d]", kerr.OffsetOutOfRange, offset, hw)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	start, err := p.log.DeleteRecordsBefore(offset)
+	if err != nil {
+		if errors.Is(err, log.ErrStorage) {
+			return -1, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+		}
+		return -1, err
+	}
+	return start, nil
+}
+
+// Waiter is a fetcher waiting for new data on any of several partitions.
+type Waiter struct{ C chan struct{} }
+
+func NewWaiter() *Waiter { return &Waiter{C: make(chan struct{}, 1)} }
+
+// Watch registers w to be signalled on the next append; Unwatch removes it.
+func (p *Partition) Watch(w *Waiter) {
+	p.wmu.Lock()
+	p.waiters[w] = struct{}{}
+	p.wmu.Unlock()
+}
+
+func (p *Partition) Unwatch(w *Waiter) {
+	p.wmu.Lock()
+	delete(p.waiters, w)
+	p.wmu.Unlock()
+}
+
+func (p *Partition) notify() {
+	p.wmu.Lock()
+	for w := range p.waiters {
+		select {
+		case w.C <- struct{}{}:
+		default:
+		}
+	}
+	p.wmu.Unlock()
+}

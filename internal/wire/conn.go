@@ -1,0 +1,257 @@
+package wire
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// ErrCloseConnection, returned by a handler, closes the connection quietly
+// after earlier responses are written (e.g. acks=0 produce errors, which
+// Kafka signals by closing).
+var ErrCloseConnection = errors.New("wire: close connection")
+
+// Conn is the per-connection state handlers may read and, for
+// authentication, change. Handlers of one connection run one at a time, so
+// they need no lock for it.
+type Conn struct {
+	ID     uint64
+	Remote string
+	Local  string
+	// Tenant is the logical cluster of this connection; the default tenant
+	// on listeners without authentication.
+	Tenant                string
+	ClientSoftwareName    string
+	ClientSoftwareVersion string
+}
+
+// Request is one decoded request.
+type Request struct {
+	Conn          *Conn
+	Key           int16
+	Version       int16
+	CorrelationID int32
+	ClientID      string
+	Body          kmsg.Request
+	Received      time.Time
+}
+
+// pending is a request waiting for the processor, or a response prepared by
+// the reader itself (an ApiVersions version mismatch).
+type pending struct {
+	req   *Request
+	api   API
+	frame []byte // ready response when req is nil
+}
+
+// conn runs one connection as three goroutines connected by bounded
+// channels: read and decode -> handle, in order -> encode and write. Reading
+// ahead and writing behind overlap I/O with handling while handling stays
+// sequential, so responses go out in request order and produce requests on
+// one connection are appended in order.
+type conn struct {
+	srv  *Server
+	nc   net.Conn
+	info *Conn
+	log  *slog.Logger
+
+	reqs chan pending  // reader -> processor
+	out  chan []byte   // processor -> writer
+	done chan struct{} // closed when the processor stops
+}
+
+func (c *conn) serve(ctx context.Context) {
+	c.reqs = make(chan pending, c.srv.cfg.MaxQueuedRequests)
+	c.out = make(chan []byte, c.srv.cfg.MaxQueuedRequests)
+	c.done = make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		c.write()
+	}()
+	go c.process(ctx)
+	c.read()
+	<-writerDone
+	c.nc.Close()
+}
+
+// read decodes frames until the peer closes, a frame is bad, or the server
+// stops reading (via a past read deadline).
+func (c *conn) read() {
+	defer close(c.reqs)
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	for {
+		p, err := c.readOne(br)
+		if err != nil {
+			c.logReadEnd(err)
+			return
+		}
+		select {
+		case c.reqs <- p:
+		case <-c.done:
+			return
+		}
+	}
+}
+
+func (c *conn) logReadEnd(err error) {
+	var ne net.Error
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.As(err, &ne) && ne.Timeout():
+		if !c.srv.stopping.Load() {
+			c.log.Info("closing idle connection")
+		}
+	default:
+		c.log.Warn("closing connection", "err", err)
+	}
+}
+
+func (c *conn) readOne(br *bufio.Reader) (pending, error) {
+	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+	var sizeBuf [4]byte
+	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
+		return pending{}, err
+	}
+	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
+	if size < 0 || size > c.srv.cfg.MaxRequestBytes {
+		return pending{}, fmt.Errorf("%w: request of %d bytes exceeds socket.request.max.bytes %d", ErrMalformed, size, c.srv.cfg.MaxRequestBytes)
+	}
+	frame := make([]byte, size)
+	if _, err := io.ReadFull(br, frame); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = fmt.Errorf("%w: truncated frame", io.ErrUnexpectedEOF)
+		}
+		return pending{}, err
+	}
+	c.srv.metrics.bytesIn.Add(float64(size + 4))
+	return c.decode(frame)
+}
+
+func (c *conn) decode(frame []byte) (pending, error) {
+	h, rest, err := parseFixedHeader(frame)
+	if err != nil {
+		return pending{}, err
+	}
+	api, ok := c.srv.mux.Lookup(h.Key)
+	if !ok {
+		return pending{}, fmt.Errorf("%w: unsupported API key %d", ErrMalformed, h.Key)
+	}
+	if h.Version < api.MinVersion || h.Version > api.MaxVersion {
+		if h.Key == apiVersionsKey {
+			return pending{frame: c.srv.unsupportedApiVersions(h.CorrelationID)}, nil
+		}
+		return pending{}, fmt.Errorf("%w: %s v%d is not supported (v%d-v%d)", ErrMalformed, kmsg.NameForKey(h.Key), h.Version, api.MinVersion, api.MaxVersion)
+	}
+	body := kmsg.RequestForKey(h.Key)
+	body.SetVersion(h.Version)
+	if body.IsFlexible() {
+		if rest, err = skipTaggedFields(rest); err != nil {
+			return pending{}, err
+		}
+	}
+	if err := body.ReadFrom(rest); err != nil {
+		return pending{}, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.Key), h.Version, err)
+	}
+	r := &Request{Conn: c.info, Key: h.Key, Version: h.Version, CorrelationID: h.CorrelationID, Body: body, Received: time.Now()}
+	if h.ClientID != nil {
+		r.ClientID = *h.ClientID
+	}
+	return pending{req: r, api: api}, nil
+}
+
+// process runs handlers in request order.
+func (c *conn) process(ctx context.Context) {
+	defer close(c.out)
+	defer close(c.done)
+	for p := range c.reqs {
+		if p.req == nil {
+			c.out <- p.frame
+			continue
+		}
+		frame, err := c.handle(ctx, p)
+		if frame != nil {
+			c.out <- frame
+		}
+		if err != nil {
+			if !errors.Is(err, ErrCloseConnection) {
+				c.log.Warn("closing connection after request", "api", kmsg.NameForKey(p.req.Key), "err", err)
+			}
+			c.nc.SetReadDeadline(time.Now()) // stop the reader
+			return
+		}
+	}
+}
+
+func (c *conn) handle(ctx context.Context, p pending) (frame []byte, err error) {
+	start := time.Now()
+	defer func() {
+		if v := recover(); v != nil {
+			c.log.Error("handler panicked", "api", kmsg.NameForKey(p.req.Key), "panic", v, "stack", string(debug.Stack()))
+			frame, err = nil, fmt.Errorf("handler panic: %v", v)
+		}
+		c.srv.metrics.observe(p.req.Key, time.Since(start), err)
+	}()
+	resp, err := p.api.Handle(ctx, p.req)
+	if resp == nil {
+		return nil, err
+	}
+	resp.SetVersion(p.req.Version)
+	flexibleHeader := resp.IsFlexible() && p.req.Key != apiVersionsKey
+	buf := appendResponseHeader(make([]byte, 0, 256), p.req.CorrelationID, flexibleHeader)
+	buf = resp.AppendTo(buf)
+	finishFrame(buf, 0)
+	return buf, err
+}
+
+// write sends frames in order, flushing when no more are queued.
+func (c *conn) write() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	failed := false
+	for frame := range c.out {
+		if failed {
+			continue // drain so the processor never blocks
+		}
+		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+		_, err := bw.Write(frame)
+		if err == nil && len(c.out) == 0 {
+			err = bw.Flush()
+		}
+		if err != nil {
+			c.log.Info("write failed; closing connection", "err", err)
+			failed = true
+			c.nc.Close() // unblocks the reader
+			continue
+		}
+		c.srv.metrics.bytesOut.Add(float64(len(frame)))
+	}
+	if !failed {
+		bw.Flush()
+	}
+}
+
+const apiVersionsKey = 18
+
+// unsupportedApiVersions answers an ApiVersions request of a version we do
+// not serve: a v0 response with UNSUPPORTED_VERSION and our versions, which
+// clients use to retry at a version we know.
+func (s *Server) unsupportedApiVersions(correlationID int32) []byte {
+	resp := kmsg.NewPtrApiVersionsResponse()
+	resp.Version = 0
+	resp.ErrorCode = kerr.UnsupportedVersion.Code
+	resp.ApiKeys = s.mux.Versions()
+	buf := appendResponseHeader(nil, correlationID, false)
+	buf = resp.AppendTo(buf)
+	finishFrame(buf, 0)
+	return buf
+}

@@ -1,0 +1,176 @@
+// Package wire serves the Kafka protocol on TCP connections: framing,
+// request headers, version checks, per-connection ordering and limits. It
+// decodes requests with kmsg and hands them to the handlers of a Mux.
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config bounds what one connection may cost.
+type Config struct {
+	// MaxRequestBytes is socket.request.max.bytes: a larger frame closes
+	// the connection before its body is read.
+	MaxRequestBytes int32
+	// IdleTimeout is connections.max.idle.ms: a connection with no request
+	// for this long is closed; it also bounds a stalled write.
+	IdleTimeout time.Duration
+	// MaxQueuedRequests bounds the requests read ahead, and the responses
+	// waiting to be written, per connection.
+	MaxQueuedRequests int
+	// DefaultTenant is assigned to every connection of this listener.
+	DefaultTenant string
+	Logger        *slog.Logger
+	Registerer    prometheus.Registerer
+}
+
+// DefaultConfig returns Kafka's defaults.
+func DefaultConfig() Config {
+	return Config{
+		MaxRequestBytes:   100 << 20,
+		IdleTimeout:       10 * time.Minute,
+		MaxQueuedRequests: 4,
+	}
+}
+
+// Validate reports a config that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.MaxRequestBytes < 1024:
+		return fmt.Errorf("wire: max request bytes %d is below 1 KiB", c.MaxRequestBytes)
+	case c.IdleTimeout <= 0:
+		return fmt.Errorf("wire: idle timeout must be positive")
+	case c.MaxQueuedRequests < 1:
+		return fmt.Errorf("wire: max queued requests must be at least 1")
+	}
+	return nil
+}
+
+// Server accepts connections and serves them until Shutdown.
+type Server struct {
+	cfg     Config
+	mux     *Mux
+	log     *slog.Logger
+	metrics *metrics
+
+	ctx    context.Context // handlers' context; cancelled when shutdown starts
+	cancel context.CancelFunc
+
+	nextID   atomic.Uint64
+	stopping atomic.Bool
+
+	mu    sync.Mutex
+	lns   []net.Listener
+	conns map[*conn]struct{}
+	wg    sync.WaitGroup // one per live connection
+}
+
+// NewServer returns a server for the mux's APIs.
+func NewServer(cfg Config, mux *Mux) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Server{cfg: cfg, mux: mux, log: cfg.Logger, metrics: m, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+}
+
+// Serve accepts connections on ln until it is closed by Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return net.ErrClosed
+	}
+	s.lns = append(s.lns, ln)
+	s.mu.Unlock()
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return fmt.Errorf("wire: accept: %w", err)
+		}
+		s.start(nc)
+	}
+}
+
+func (s *Server) start(nc net.Conn) {
+	if tc, ok := nc.(*net.TCPConn); ok {
+		tc.SetNoDelay(true)
+	}
+	id := s.nextID.Add(1)
+	info := &Conn{ID: id, Remote: nc.RemoteAddr().String(), Local: nc.LocalAddr().String(), Tenant: s.cfg.DefaultTenant}
+	c := &conn{srv: s, nc: nc, info: info, log: s.log.With("conn", id, "remote", info.Remote)}
+	s.mu.Lock()
+	if s.stopping.Load() {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	s.metrics.connections.Inc()
+	go func() {
+		defer s.wg.Done()
+		defer s.metrics.connections.Dec()
+		c.serve(s.ctx)
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+	}()
+}
+
+// Shutdown stops accepting, stops reading new requests, lets the requests
+// already read finish and their responses be written, then closes every
+// connection. Long polls end early because handlers' context is cancelled.
+// When ctx ends first, remaining connections are closed at once.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.stopping.Store(true)
+	for _, ln := range s.lns {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.nc.SetReadDeadline(time.Now())
+	}
+	s.mu.Unlock()
+	s.cancel()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.mu.Lock()
+		for c := range s.conns {
+			c.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+		return ctx.Err()
+	}
+}

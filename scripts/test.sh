@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what the tests need on a fresh Debian machine with Go, then runs
+# the whole suite: unit tests with the race detector, the integration,
+# client-compatibility and fault tests, and a short run of every fuzzer.
+#
+#   ./scripts/test.sh            everything (what CI runs)
+#   FUZZTIME=60s ./scripts/test.sh   longer fuzzing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+fuzztime=${FUZZTIME:-5s}
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Debian packages used by the tests: kcat (librdkafka's CLI client).
+need=()
+command -v kcat >/dev/null 2>&1 || need+=(kcat)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing ${need[*]}"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "== go modules"
+go mod download
+
+echo "== build and vet"
+go build ./...
+go vet ./...
+go build -o bin/strata ./cmd/strata
+
+echo "== unit tests (race detector)"
+go test -race -count=1 ./internal/... ./cmd/...
+
+echo "== integration, compatibility and fault tests"
+go test -count=1 -timeout 20m ./test/...
+
+echo "== fuzzing, $fuzztime per target"
+for pkg in $(go list ./internal/...); do
+  for fz in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+    echo "-- $pkg $fz"
+    go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+  done
+done
+echo "== all tests passed"

@@ -1,0 +1,146 @@
+package integration
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/strata-db/strata/internal/broker/brokertest"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// TestKgoRoundTrip writes records with keys, headers and null values with
+// every codec, reads them back and checks every byte and offset.
+func TestKgoRoundTrip(t *testing.T) {
+	b := brokertest.Start(t)
+	adm := newAdmin(t, b.KafkaAddr())
+	n := 50000
+	if testing.Short() {
+		n = 5000
+	}
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	for name, codec := range codecs {
+		t.Run(name, func(t *testing.T) {
+			topic := "roundtrip-" + name
+			createTopic(t, adm, topic, 12, nil)
+			sent := produceRandom(t, b.KafkaAddr(), topic, n, codec, seed(t))
+			got := consumeAll(t, b.KafkaAddr(), topic, n)
+			checkSame(t, sent, got)
+		})
+	}
+}
+
+type pos struct {
+	partition int32
+	offset    int64
+}
+
+func produceRandom(t *testing.T, addr, topic string, n int, codec kgo.CompressionCodec, rng *rand.Rand) map[pos]*kgo.Record {
+	t.Helper()
+	cl := newClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(codec),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
+	var mu sync.Mutex
+	sent := make(map[pos]*kgo.Record, n)
+	var firstErr error
+	var wg sync.WaitGroup
+	for i := range n {
+		r := &kgo.Record{Key: fmt.Appendf(nil, "key-%d", rng.IntN(1000)), Value: randomValue(rng, i)}
+		if i%10 == 0 {
+			r.Value = nil
+		}
+		if i%3 == 0 {
+			r.Headers = []kgo.RecordHeader{{Key: "h1", Value: []byte("v1")}, {Key: fmt.Sprint("n", i), Value: nil}}
+		}
+		wg.Add(1)
+		cl.Produce(testCtx(t, time.Minute), r, func(r *kgo.Record, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil && firstErr == nil {
+				firstErr = err
+			}
+			sent[pos{r.Partition, r.Offset}] = r
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("produce: %v", firstErr)
+	}
+	return sent
+}
+
+func randomValue(rng *rand.Rand, i int) []byte {
+	size := 10 + rng.IntN(400)
+	if i%1000 == 0 {
+		size = 100 << 10
+	}
+	v := make([]byte, size)
+	for j := range v {
+		v[j] = byte(rng.IntN(16)) // compressible but not trivially
+	}
+	return v
+}
+
+func consumeAll(t *testing.T, addr, topic string, n int) map[pos]*kgo.Record {
+	t.Helper()
+	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	got := make(map[pos]*kgo.Record, n)
+	ctx := testCtx(t, 2*time.Minute)
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %d of %d records: %v", len(got), n, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) {
+			k := pos{r.Partition, r.Offset}
+			if _, dup := got[k]; dup {
+				t.Fatalf("record %v consumed twice", k)
+			}
+			got[k] = r
+		})
+	}
+	return got
+}
+
+// checkSame compares produced and consumed records position by position and
+// checks that each partition's offsets are dense from 0.
+func checkSame(t *testing.T, sent, got map[pos]*kgo.Record) {
+	t.Helper()
+	if len(sent) != len(got) {
+		t.Fatalf("sent %d records, got %d", len(sent), len(got))
+	}
+	perPartition := map[int32]int64{}
+	for k, s := range sent {
+		perPartition[k.partition]++
+		g, ok := got[k]
+		if !ok {
+			t.Fatalf("record at %v not consumed", k)
+		}
+		if !bytes.Equal(s.Key, g.Key) || !bytes.Equal(s.Value, g.Value) || (s.Value == nil) != (g.Value == nil) {
+			t.Fatalf("record at %v differs: key %q/%q, value %d/%d bytes", k, s.Key, g.Key, len(s.Value), len(g.Value))
+		}
+		if len(s.Headers) != len(g.Headers) {
+			t.Fatalf("record at %v: %d headers, got %d", k, len(s.Headers), len(g.Headers))
+		}
+		for i := range s.Headers {
+			if s.Headers[i].Key != g.Headers[i].Key || !bytes.Equal(s.Headers[i].Value, g.Headers[i].Value) {
+				t.Fatalf("record at %v: header %d differs", k, i)
+			}
+		}
+	}
+	for p, count := range perPartition {
+		for off := int64(0); off < count; off++ {
+			if _, ok := got[pos{p, off}]; !ok {
+				t.Fatalf("partition %d: offsets not dense, %d missing of %d", p, off, count)
+			}
+		}
+	}
+}

@@ -52,6 +52,14 @@
 // done). flushMu serializes the slow maintenance operations (Flush,
 // retention, DeleteRecordsBefore, TruncateTo, Close) so that they can fsync
 // and rename without blocking appends; it is always taken before mu.
+// TruncateTo rewrites bytes a reader may have located: readers compare a
+// truncation counter before and after reading and start over if it moved.
+//
+// # Memory
+//
+// Indexes are held in memory in their file format: the active segment's
+// always, a closed segment's from its first lookup until the log closes.
+// Each is bounded by SegmentIndexBytes (the segment rolls when full).
 package log
 
 import (

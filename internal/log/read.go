@@ -14,8 +14,10 @@ const maxReadAttempts = 4
 // the first batch after it, across gaps), without any batch whose base
 // offset is >= maxOffset (the caller's high watermark), at most maxBytes
 // in total; with minOne the first batch is returned whole even if it is
-// larger. offset == LogEndOffset gives nothing; offset below the log start
-// or above the log end gives ErrOffsetOutOfRange.
+// larger. The batches come from one segment, as in Kafka: a caller wanting
+// more continues at the next offset. offset == LogEndOffset gives nothing;
+// offset below the log start or above the log end gives
+// ErrOffsetOutOfRange.
 //
 // Every returned batch's CRC is verified. A corrupt batch ends the read
 // there; if it is the first one, the error wraps ErrCorruptData. The
@@ -35,6 +37,9 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) ([]
 		p.seg.release()
 		if l.truncations.Load() == p.gen {
 			if err != nil {
+				if l.isClosed() {
+					return nil, ErrClosed // Close closed the file under us
+				}
 				return out, fmt.Errorf("log: read %s at offset %d: %w", l.dir, offset, err)
 			}
 			return out, nil
@@ -43,6 +48,12 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) ([]
 			return nil, fmt.Errorf("%w: read %s at offset %d: log truncated during %d attempts", ErrStorage, l.dir, offset, attempt)
 		}
 	}
+}
+
+func (l *Log) isClosed() bool {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.closed
 }
 
 // readPlan is where a read goes, found under mu.

@@ -282,8 +282,8 @@ func TestReopenUncleanAfterFlush(t *testing.T) {
 
 func TestRecoverBrokenIndexAndCheckpointFiles(t *testing.T) {
 	for _, tc := range []struct {
-		name  string
-		clean bool
+		name   string
+		clean  bool
 		break_ func(t *testing.T, dir string, bases []int64)
 	}{
 		{"offset index garbage", true, func(t *testing.T, dir string, bases []int64) {

@@ -209,6 +209,7 @@ func (s *segment) ensureLoaded(cfg *Config) {
 	if err != nil {
 		s.logger.Warn("log: rebuilding segment indexes", "dir", s.dir, "segment", s.base, "err", err)
 		rebuilt, _, _ := rebuildIndexes(s.file, s.base, s.size, cfg, s.logger, s.dir)
+		rebuilt.finish(s.base)
 		idx, tidx = rebuilt.idx, rebuilt.tidx
 		defer s.dirty.Store(true) // after the indexes are in place: flush reads them once it sees dirty
 	}

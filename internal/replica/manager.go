@@ -218,7 +218,9 @@ func (m *Manager) apply(im *meta.Image, k Key, t *meta.Topic) {
 	}
 	if p, ok := m.Get(k); ok {
 		if *p.Config() != tc {
-			p.setConfig(tc)
+			if err := p.setConfig(tc); err != nil {
+				m.log.Error("cannot apply topic config", "topic", t.Name, "partition", k.Partition, "err", err)
+			}
 		}
 		return
 	}

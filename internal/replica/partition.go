@@ -61,7 +61,15 @@ func (p *Partition) LogStartOffset() int64    { return p.log.LogStartOffset() }
 func (p *Partition) LogEndOffset() int64      { return p.log.LogEndOffset() }
 func (p *Partition) Size() int64              { return p.log.Size() }
 func (p *Partition) Log() *log.Log            { return p.log }
-func (p *Partition) setConfig(c config.Topic) { p.cfg.Store(&c); p.log.SetConfig(LogConfig(c)) }
+
+func (p *Partition) setConfig(c config.Topic) error {
+	p.cfg.Store(&c)
+	return p.log.SetConfig(LogConfig(c))
+}
+
+// maxDecompressedBatch bounds the memory one batch may decompress to when
+// the broker must look inside it.
+const maxDecompressedBatch = 128 << 20
 
 // AppendResult is what a producer is told about an append.
 type AppendResult struct {
@@ -80,6 +88,13 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	if err := validateProduce(records, cfg, now); err != nil {
 		return res, err
 	}
+	// A topic may force a codec (compression.type other than "producer").
+	if target, ok := record.CompressionByName(cfg.CompressionType); ok {
+		var err error
+		if records, err = record.Recompress(records, target, maxDecompressedBatch); err != nil {
+			return res, batchError(err)
+		}
+	}
 	appendTime := int64(-1)
 	if cfg.TimestampLogAppend {
 		appendTime = now.UnixMilli()
@@ -88,6 +103,7 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 	info, err := p.log.Append(records, p.epoch.Load(), appendTime)
 	if err == nil {
 		p.hw.Store(info.LastOffset + 1)
+		p.log.SetRetentionUpperBound(info.LastOffset + 1)
 	}
 	p.mu.Unlock()
 	if err != nil {
@@ -113,7 +129,10 @@ func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
 	if err != nil {
 		return batchError(err)
 	}
-	if size != len(records) {
+	if size > len(records) {
+		return fmt.Errorf("%w: batch of %d bytes truncated to %d", kerr.CorruptMessage, size, len(records))
+	}
+	if size < len(records) {
 		return fmt.Errorf("%w: produce requests must hold exactly one record batch (got %d bytes, first batch %d)", kerr.InvalidRecord, len(records), size)
 	}
 	if size > int(cfg.MaxMessageBytes) {
@@ -130,7 +149,7 @@ func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
 		return fmt.Errorf("%w: batch has %d records but last offset delta %d", kerr.InvalidRecord, h.NumRecords, h.LastOffsetDelta)
 	}
 	if h.Compression() == record.CompressionNone {
-		if err := record.ValidateRecords(records, len(records)); err != nil {
+		if err := record.ValidateRecords(records, maxDecompressedBatch); err != nil {
 			return fmt.Errorf("%w: %w", kerr.InvalidRecord, err)
 		}
 	}

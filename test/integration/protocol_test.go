@@ -1,0 +1,347 @@
+package integration
+
+import (
+	"context"
+	"encoding/binary"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/strata-db/strata/internal/broker"
+	"github.com/strata-db/strata/internal/broker/brokertest"
+	"github.com/strata-db/strata/internal/record"
+	"github.com/strata-db/strata/internal/record/recordtest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// rawBroker sends hand-built requests, at exactly the version given, over
+// its own connection to the node.
+type rawBroker struct {
+	t    *testing.T
+	addr string
+	conn net.Conn
+	corr int32
+	adm  *kadm.Client
+}
+
+func newRaw(t *testing.T, mutate ...func(*broker.Config)) *rawBroker {
+	b := brokertest.Start(t, mutate...)
+	c, err := net.Dial("tcp", b.KafkaAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawBroker{t: t, addr: b.KafkaAddr(), conn: c, adm: kadm.NewClient(newClient(t, b.KafkaAddr()))}
+}
+
+// request sends req at its current version (the maximum if unset) and
+// decodes the response.
+func (r *rawBroker) request(req kmsg.Request) kmsg.Response {
+	r.t.Helper()
+	if req.GetVersion() == 0 && req.Key() != 18 {
+		req.SetVersion(req.MaxVersion())
+	}
+	r.corr++
+	b := []byte{0, 0, 0, 0}
+	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
+	b = binary.BigEndian.AppendUint16(b, uint16(req.GetVersion()))
+	b = binary.BigEndian.AppendUint32(b, uint32(r.corr))
+	b = binary.BigEndian.AppendUint16(b, 3)
+	b = append(b, "raw"...)
+	if req.IsFlexible() {
+		b = append(b, 0)
+	}
+	b = req.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	r.conn.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := r.conn.Write(b); err != nil {
+		r.t.Fatal(err)
+	}
+	var size [4]byte
+	if _, err := io.ReadFull(r.conn, size[:]); err != nil {
+		r.t.Fatalf("%T: read: %v", req, err)
+	}
+	body := make([]byte, binary.BigEndian.Uint32(size[:]))
+	if _, err := io.ReadFull(r.conn, body); err != nil {
+		r.t.Fatal(err)
+	}
+	if got := int32(binary.BigEndian.Uint32(body)); got != r.corr {
+		r.t.Fatalf("correlation id %d, want %d", got, r.corr)
+	}
+	resp := req.ResponseKind()
+	resp.SetVersion(req.GetVersion())
+	body = body[4:]
+	if resp.IsFlexible() && req.Key() != 18 {
+		body = body[1:] // empty header tags
+	}
+	if err := resp.ReadFrom(body); err != nil {
+		r.t.Fatalf("%T v%d: decode: %v", resp, req.GetVersion(), err)
+	}
+	return resp
+}
+
+func (r *rawBroker) produce(topic string, partition int32, records []byte) kmsg.ProduceResponseTopicPartition {
+	r.t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.SetVersion(12)
+	req.Acks = -1
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = partition, records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp := r.request(req).(*kmsg.ProduceResponse)
+	return resp.Topics[0].Partitions[0]
+}
+
+func (r *rawBroker) endOffset(topic string) int64 {
+	r.t.Helper()
+	l, err := r.adm.ListEndOffsets(testCtx(r.t, 10*time.Second), topic)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	o, _ := l.Lookup(topic, 0)
+	return o.Offset
+}
+
+func batch(n int, valueSize int) []byte {
+	recs := make([]recordtest.Rec, n)
+	for i := range recs {
+		recs[i] = recordtest.Rec{Key: []byte{byte(i)}, Value: make([]byte, valueSize), TimestampMs: time.Now().UnixMilli()}
+	}
+	return recordtest.Build(record.CompressionNone, recs...)
+}
+
+func TestProduceRejectsBadInput(t *testing.T) {
+	r := newRaw(t)
+	createTopic(t, r.adm, "in", 1, map[string]*string{"max.message.bytes": strp("10000")})
+
+	corrupt := batch(3, 10)
+	corrupt[len(corrupt)-1] ^= 0xff
+	oldMagic := batch(1, 10)
+	oldMagic[16] = 1
+	badMagic := batch(1, 10)
+	badMagic[16] = 7
+	two := append(batch(1, 10), batch(1, 10)...)
+	cases := []struct {
+		name    string
+		topic   string
+		part    int32
+		records []byte
+		want    *kerr.Error
+	}{
+		{"crc", "in", 0, corrupt, kerr.CorruptMessage},
+		{"too large", "in", 0, batch(1, 20000), kerr.MessageTooLarge},
+		{"magic v1", "in", 0, oldMagic, kerr.InvalidRecord},
+		{"bad magic", "in", 0, badMagic, kerr.CorruptMessage},
+		{"two batches", "in", 0, two, kerr.InvalidRecord},
+		{"truncated", "in", 0, batch(3, 10)[:70], kerr.CorruptMessage},
+		{"no partition", "in", 7, batch(1, 10), kerr.UnknownTopicOrPartition},
+		{"no topic", "missing", 0, batch(1, 10), kerr.UnknownTopicOrPartition},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sp := r.produce(tc.topic, tc.part, tc.records)
+			if sp.ErrorCode != tc.want.Code {
+				t.Fatalf("got %v, want %v", kerr.ErrorForCode(sp.ErrorCode), tc.want)
+			}
+		})
+	}
+	if end := r.endOffset("in"); end != 0 {
+		t.Fatalf("rejected batches were appended: end offset %d", end)
+	}
+	if sp := r.produce("in", 0, batch(3, 10)); sp.ErrorCode != 0 || sp.BaseOffset != 0 {
+		t.Fatalf("good batch after bad ones: %v at %d", kerr.ErrorForCode(sp.ErrorCode), sp.BaseOffset)
+	}
+}
+
+// fetchOne fetches one partition and returns its response.
+func (r *rawBroker) fetch(req *kmsg.FetchRequest) *kmsg.FetchResponse {
+	r.t.Helper()
+	return r.request(req).(*kmsg.FetchResponse)
+}
+
+func fetchReq(topic string, partitions ...int32) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.SetVersion(12)
+	req.MaxBytes = 50 << 20
+	req.SessionEpoch = -1
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	for _, p := range partitions {
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.Partition = p
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+func batchesIn(t *testing.T, b []byte) []record.Header {
+	var hs []record.Header
+	if _, err := record.Split(b, func(_ []byte, h *record.Header) error { hs = append(hs, *h); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return hs
+}
+
+func TestTopicCodecAndLogAppendTime(t *testing.T) {
+	r := newRaw(t)
+	createTopic(t, r.adm, "forced", 1, map[string]*string{"compression.type": strp("zstd"), "message.timestamp.type": strp("LogAppendTime")})
+	before := time.Now().UnixMilli()
+	sp := r.produce("forced", 0, batch(5, 100))
+	if sp.ErrorCode != 0 || sp.LogAppendTime < before {
+		t.Fatalf("produce: %v, log append time %d", kerr.ErrorForCode(sp.ErrorCode), sp.LogAppendTime)
+	}
+	resp := r.fetch(fetchReq("forced", 0))
+	hs := batchesIn(t, resp.Topics[0].Partitions[0].RecordBatches)
+	if len(hs) != 1 || hs[0].Compression() != record.CompressionZstd || !hs[0].LogAppendTime() || hs[0].MaxTimestamp != sp.LogAppendTime {
+		t.Fatalf("stored batch: %+v", hs)
+	}
+}
+
+func TestFetchLimits(t *testing.T) {
+	r := newRaw(t)
+	createTopic(t, r.adm, "lim", 2, nil)
+	for p := int32(0); p < 2; p++ {
+		for range 3 {
+			if sp := r.produce("lim", p, batch(1, 3000)); sp.ErrorCode != 0 {
+				t.Fatal(kerr.ErrorForCode(sp.ErrorCode))
+			}
+		}
+	}
+	// A partition limit below one batch still returns one whole batch for
+	// the first partition with data (KIP-74), and nothing for the next.
+	req := fetchReq("lim", 0, 1)
+	for i := range req.Topics[0].Partitions {
+		req.Topics[0].Partitions[i].PartitionMaxBytes = 100
+	}
+	resp := r.fetch(req)
+	if n := len(batchesIn(t, resp.Topics[0].Partitions[0].RecordBatches)); n != 1 {
+		t.Fatalf("first partition: %d batches, want 1", n)
+	}
+	if n := len(resp.Topics[0].Partitions[1].RecordBatches); n != 0 {
+		t.Fatalf("second partition: %d bytes, want none", n)
+	}
+	// A response limit of two batches' worth stops after two.
+	req = fetchReq("lim", 0, 1)
+	req.MaxBytes = 2 * 3100
+	resp = r.fetch(req)
+	total := 0
+	for _, p := range resp.Topics[0].Partitions {
+		total += len(batchesIn(t, p.RecordBatches))
+	}
+	if total != 2 {
+		t.Fatalf("response max bytes: %d batches, want 2", total)
+	}
+	// Fetching past the end is out of range; at the end it is empty.
+	req = fetchReq("lim", 0)
+	req.Topics[0].Partitions[0].FetchOffset = 4
+	if resp = r.fetch(req); resp.Topics[0].Partitions[0].ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("past end: %v", kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	}
+}
+
+func TestFetchLongPoll(t *testing.T) {
+	r := newRaw(t)
+	createTopic(t, r.adm, "poll", 1, nil)
+	req := fetchReq("poll", 0)
+	req.MinBytes, req.MaxWaitMillis = 1, 400
+	start := time.Now()
+	resp := r.fetch(req)
+	if waited := time.Since(start); waited < 350*time.Millisecond || len(resp.Topics[0].Partitions[0].RecordBatches) != 0 {
+		t.Fatalf("empty poll returned after %v", waited)
+	}
+	// Data arriving during the wait ends it early.
+	req.MaxWaitMillis = 10000
+	producer := newClient(t, r.addr, kgo.DefaultProduceTopic("poll"))
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		producer.ProduceSync(context.Background(), &kgo.Record{Value: []byte("x")})
+	}()
+	start = time.Now()
+	resp = r.fetch(req)
+	if waited := time.Since(start); waited > 5*time.Second || len(resp.Topics[0].Partitions[0].RecordBatches) == 0 {
+		t.Fatalf("poll with data returned after %v with %d bytes", waited, len(resp.Topics[0].Partitions[0].RecordBatches))
+	}
+}
+
+func TestFetchSessions(t *testing.T) {
+	r := newRaw(t)
+	createTopic(t, r.adm, "sess", 2, nil)
+	topicID := func() [16]byte {
+		d, err := r.adm.ListTopics(context.Background(), "sess")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d["sess"].ID
+	}()
+	req := fetchReq("", 0, 1)
+	req.SetVersion(13)
+	req.Topics[0].TopicID = topicID
+	req.SessionEpoch = 0
+	resp := r.fetch(req)
+	if resp.SessionID == 0 || len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 2 {
+		t.Fatalf("full fetch: session %d, %+v", resp.SessionID, resp.Topics)
+	}
+	// Incremental fetch with nothing new: no partitions in the response.
+	inc := kmsg.NewPtrFetchRequest()
+	inc.SetVersion(13)
+	inc.MaxBytes, inc.SessionID, inc.SessionEpoch = 1<<20, resp.SessionID, 1
+	if got := r.fetch(inc); got.ErrorCode != 0 || len(got.Topics) != 0 {
+		t.Fatalf("idle incremental fetch: %v %+v", kerr.ErrorForCode(got.ErrorCode), got.Topics)
+	}
+	// New data on partition 1: only it comes back.
+	r.produce("sess", 1, batch(2, 10))
+	inc.SessionEpoch = 2
+	got := r.fetch(inc)
+	if len(got.Topics) != 1 || len(got.Topics[0].Partitions) != 1 || got.Topics[0].Partitions[0].Partition != 1 || got.Topics[0].TopicID != topicID {
+		t.Fatalf("incremental fetch after produce: %+v", got.Topics)
+	}
+	inc.SessionEpoch = 7
+	if got := r.fetch(inc); got.ErrorCode != kerr.InvalidFetchSessionEpoch.Code {
+		t.Fatalf("wrong epoch: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	inc.SessionID, inc.SessionEpoch = 12345, 1
+	if got := r.fetch(inc); got.ErrorCode != kerr.FetchSessionIDNotFound.Code {
+		t.Fatalf("unknown session: %v", kerr.ErrorForCode(got.ErrorCode))
+	}
+	// An unknown topic id is reported per partition.
+	bad := fetchReq("", 0)
+	bad.SetVersion(13)
+	bad.Topics[0].TopicID = [16]byte{1, 2, 3}
+	if got := r.fetch(bad); got.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicID.Code {
+		t.Fatalf("unknown topic id: %v", kerr.ErrorForCode(got.Topics[0].Partitions[0].ErrorCode))
+	}
+}
+
+func TestMetadataAutoCreate(t *testing.T) {
+	r := newRaw(t)
+	noAuto := newRaw(t, func(c *broker.Config) { c.Static = map[string]string{"auto.create.topics.enable": "false"} })
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("auto")
+	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = false
+	resp := r.request(req).(*kmsg.MetadataResponse)
+	if resp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("without auto-create: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+	req.AllowAutoTopicCreation = true
+	resp = r.request(req).(*kmsg.MetadataResponse)
+	if resp.Topics[0].ErrorCode != 0 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("auto-create: %v, %d partitions", kerr.ErrorForCode(resp.Topics[0].ErrorCode), len(resp.Topics[0].Partitions))
+	}
+	// The broker can forbid it (a static config, as in Kafka).
+	resp = noAuto.request(req).(*kmsg.MetadataResponse)
+	if resp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("auto-create disabled by broker: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
+	}
+}

@@ -53,14 +53,14 @@ func newPartition(key Key, l *log.Log, cfg config.Topic, epoch int32, now func()
 	return p
 }
 
-func (p *Partition) Key() Key                 { return p.key }
-func (p *Partition) Config() *config.Topic    { return p.cfg.Load() }
-func (p *Partition) LeaderEpoch() int32       { return p.epoch.Load() }
-func (p *Partition) HighWatermark() int64     { return p.hw.Load() }
-func (p *Partition) LogStartOffset() int64    { return p.log.LogStartOffset() }
-func (p *Partition) LogEndOffset() int64      { return p.log.LogEndOffset() }
-func (p *Partition) Size() int64              { return p.log.Size() }
-func (p *Partition) Log() *log.Log            { return p.log }
+func (p *Partition) Key() Key              { return p.key }
+func (p *Partition) Config() *config.Topic { return p.cfg.Load() }
+func (p *Partition) LeaderEpoch() int32    { return p.epoch.Load() }
+func (p *Partition) HighWatermark() int64  { return p.hw.Load() }
+func (p *Partition) LogStartOffset() int64 { return p.log.LogStartOffset() }
+func (p *Partition) LogEndOffset() int64   { return p.log.LogEndOffset() }
+func (p *Partition) Size() int64           { return p.log.Size() }
+func (p *Partition) Log() *log.Log         { return p.log }
 
 func (p *Partition) setConfig(c config.Topic) error {
 	p.cfg.Store(&c)

@@ -151,11 +151,16 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 		rd := reads[i]
 		sp := kmsg.NewFetchResponseTopicPartition()
 		sp.Partition = fp.key.partition
+		// Kafka sends an empty record set, never a null one: librdkafka
+		// rejects null as a malformed message set.
+		sp.RecordBatches = []byte{}
 		if rd.err != nil {
 			sp.ErrorCode = errorCode(rd.err)
 		} else {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rd.f.HighWatermark, rd.f.LastStable, rd.f.LogStartOffset
-			sp.RecordBatches = rd.f.Records
+			if rd.f.Records != nil {
+				sp.RecordBatches = rd.f.Records
+			}
 		}
 		if version >= 4 && sp.ErrorCode == 0 {
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}

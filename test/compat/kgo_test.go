@@ -1,0 +1,141 @@
+package compat
+
+// franz-go's kgo is the reference client: it creates the topics, lists end
+// offsets, reads what each third-party client wrote and writes what each
+// third-party client reads.
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+func newKgo(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	base := []kgo.Opt{kgo.SeedBrokers(addr)}
+	if debugLogs() {
+		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func createTopic(t *testing.T, addr, topic string) {
+	t.Helper()
+	adm := kadm.NewClient(newKgo(t, addr))
+	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), partitions, 1, nil, topic)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
+	}
+}
+
+// endOffsets lists each partition's end offset (high watermark).
+func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
+	t.Helper()
+	adm := kadm.NewClient(newKgo(t, addr))
+	listed, err := adm.ListEndOffsets(testCtx(t, 10*time.Second), topic)
+	if err == nil {
+		err = listed.Error()
+	}
+	if err != nil {
+		t.Fatalf("list end offsets of %s: %v", topic, err)
+	}
+	ends := make(map[int32]int64, partitions)
+	listed.Each(func(o kadm.ListedOffset) { ends[o.Partition] = o.Offset })
+	if len(ends) != partitions {
+		t.Fatalf("end offsets of %s: %d partitions, want %d", topic, len(ends), partitions)
+	}
+	return ends
+}
+
+var kgoCodecs = map[string]kgo.CompressionCodec{
+	"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+	"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+}
+
+func kgoProduce(t *testing.T, addr, topic, codec string, recs []record) map[pos]record {
+	t.Helper()
+	cl := newKgo(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgoCodecs[codec]),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerLinger(5*time.Millisecond))
+	var mu sync.Mutex
+	sent := make(map[pos]record, len(recs))
+	var firstErr error
+	var wg sync.WaitGroup
+	ctx := testCtx(t, time.Minute)
+	for _, r := range recs {
+		kr := &kgo.Record{Key: r.Key, Value: r.Value}
+		for _, h := range r.Headers {
+			kr.Headers = append(kr.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		}
+		wg.Add(1)
+		cl.Produce(ctx, kr, func(kr *kgo.Record, err error) {
+			defer wg.Done()
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+				return
+			}
+			sent[pos{kr.Partition, kr.Offset}] = r
+		})
+	}
+	wg.Wait()
+	if firstErr != nil {
+		t.Fatalf("kgo produce: %v", firstErr)
+	}
+	return sent
+}
+
+// kgoConsume reads every partition of topic from its start to its current
+// end offset, assigning partitions directly (no group).
+func kgoConsume(t *testing.T, addr, topic string) map[pos]record {
+	t.Helper()
+	ends := endOffsets(t, addr, topic)
+	assign := map[int32]kgo.Offset{}
+	remaining := 0
+	for p, end := range ends {
+		if end > 0 {
+			assign[p] = kgo.NewOffset().At(0)
+			remaining++
+		}
+	}
+	cl := newKgo(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	c := newCollector("kgo read " + topic)
+	ctx := testCtx(t, 2*time.Minute)
+	for remaining > 0 {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("kgo read %d records of %s: %v", c.count(), topic, err)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("kgo fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(kr *kgo.Record) {
+			r := record{Key: kr.Key, Value: kr.Value}
+			for _, h := range kr.Headers {
+				r.Headers = append(r.Headers, header{h.Key, h.Value})
+			}
+			c.add(pos{kr.Partition, kr.Offset}, r)
+			if kr.Offset == ends[kr.Partition]-1 {
+				remaining--
+			}
+		})
+	}
+	return c.result(t)
+}

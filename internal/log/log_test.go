@@ -3,6 +3,7 @@ package log
 import (
 	"errors"
 	"math"
+	"os"
 	"testing"
 
 	"github.com/strata-db/strata/internal/record"
@@ -241,5 +242,55 @@ func TestAppendReplicated(t *testing.T) {
 	stale := recordtest.BuildWith(recordtest.BatchOptions{BaseOffset: 3}, recordtest.Rec{Value: []byte("x")})
 	if _, err := l.AppendReplicated(stale); err == nil {
 		t.Fatal("AppendReplicated accepted an offset below the log end")
+	}
+}
+
+// TestReadDoesNotSkipDamagedBatch: after a clean shutdown files are
+// trusted, so damage below the last index entry is found only when read. A
+// batch whose offset delta was damaged must fail the read of an offset
+// inside it, not make the read start at the next batch.
+func TestReadDoesNotSkipDamagedBatch(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig()
+	cfg.IndexIntervalBytes = 1 << 20 // one index entry: reads scan from the segment start
+	l := openLog(t, dir, cfg, Options{})
+	one := int64(len(batchOf(3, 1000, 20, 0)))
+	// Six batches per segment: the damage below lands in a closed segment,
+	// which a clean start trusts without scanning.
+	cfg.SegmentBytes = 6 * one
+	if err := l.SetConfig(cfg); err != nil {
+		t.Fatal(err)
+	}
+	batches := appendBatches(t, l, 10, 3, 1000, 20, 0)
+	if segs := l.Segments(); len(segs) < 2 || segs[1].BaseOffset != batches[6].base {
+		t.Fatalf("segments %+v", segs)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Damage the lastOffsetDelta (bytes 23..26) of batch 4 to 0.
+	var pos int64
+	for _, b := range batches[:4] {
+		pos += int64(len(b.data))
+	}
+	f, err := os.OpenFile(segmentPath(dir, 0), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.WriteAt([]byte{0, 0, 0, 0}, pos+23); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+
+	l = openLog(t, dir, cfg, Options{CleanShutdown: true})
+	defer l.Close()
+	target := batches[4].base + 1
+	got, err := l.Read(target, 1<<20, l.LogEndOffset(), true)
+	if !errors.Is(err, ErrCorruptData) {
+		t.Fatalf("read at %d inside the damaged batch: err %v, %d bytes", target, err, len(got))
+	}
+	// Batches before it still read.
+	if got, err := l.Read(batches[3].base, 1<<20, l.LogEndOffset(), true); err != nil || len(got) == 0 {
+		t.Fatalf("read before the damage: %v", err)
 	}
 }

@@ -156,6 +156,7 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 		sp.RecordBatches = []byte{}
 		if rd.err != nil {
 			sp.ErrorCode = errorCode(rd.err)
+			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = -1, -1, -1
 		} else {
 			sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = rd.f.HighWatermark, rd.f.LastStable, rd.f.LogStartOffset
 			if rd.f.Records != nil {

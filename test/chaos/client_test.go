@@ -19,7 +19,8 @@ func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
 	base := []kgo.Opt{kgo.SeedBrokers(addr), kgo.RetryTimeout(15 * time.Second)}
 	if os.Getenv("STRATA_TEST_LOG") == "debug" {
-		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
+		stamp := func() string { return time.Now().UTC().Format("15:04:05.000000 ") }
+		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, stamp)))
 	}
 	cl, err := kgo.NewClient(append(base, opts...)...)
 	if err != nil {

@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -13,14 +14,15 @@ import (
 
 // TestCrashLoop produces continuously with acks=all while the node is
 // SIGKILLed at random moments and restarted on the same data directory and
-// ports. After a final clean restart every acknowledged record must be at
-// its acknowledged offset with its bytes, and every partition's offsets
-// must be dense from 0.
+// ports (some restarts are killed again while recovering). After a final
+// clean restart every acknowledged record must be at its acknowledged
+// offset with its bytes, every partition's offsets must be dense from 0,
+// and every record present must be one the test produced.
 func TestCrashLoop(t *testing.T) {
 	const (
 		topic       = "crash-loop"
 		partitions  = 6
-		kills       = 5
+		kills       = 8
 		maxInFlight = 1000 // records handed to kgo and not yet settled
 	)
 	rng := seed(t)
@@ -35,7 +37,12 @@ func TestCrashLoop(t *testing.T) {
 	// finishes while the node is down.
 	cl := newClient(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordDeliveryTimeout(4*time.Second), kgo.ProduceRequestTimeout(3*time.Second),
-		kgo.ProducerLinger(2*time.Millisecond), kgo.DefaultProduceTopic(topic))
+		kgo.ProducerLinger(2*time.Millisecond), kgo.DefaultProduceTopic(topic),
+		// Reconnect quickly after a restart (the default backoff grows to
+		// seconds and metadata refreshes are at least 5s apart), so that
+		// most of the run is spent producing.
+		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.MetadataMinAge(100*time.Millisecond))
 	led := newLedger()
 	stop := make(chan struct{})
 	var settled sync.WaitGroup
@@ -47,15 +54,23 @@ func TestCrashLoop(t *testing.T) {
 
 	// Each kill comes at a random moment after the producer has made
 	// progress against the current process, so that it lands mid-stream.
+	// Some restarts are killed again while starting up (recovering).
 	for i := range kills {
 		waitProgress(t, led, 15*time.Second)
-		time.Sleep(time.Duration(100+rng.IntN(1200)) * time.Millisecond)
+		time.Sleep(time.Duration(100+rng.IntN(1000)) * time.Millisecond)
 		srv.kill()
-		t.Logf("kill %d: %d records acknowledged so far", i+1, ackedCount(led))
+		acked := ackedCount(led)
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
+		during := ""
+		if rng.IntN(3) == 0 {
+			d := time.Duration(rng.IntN(150)) * time.Millisecond
+			srv.startKillDuringStartup(d)
+			during = fmt.Sprintf(", killed again %v into its restart", d)
+		}
 		srv.start()
+		t.Logf("kill %d: %d records acknowledged before it%s; producing again after %v",
+			i+1, acked, during, waitProgress(t, led, 15*time.Second))
 	}
-	waitProgress(t, led, 15*time.Second)
 	close(stop)
 	<-producerDone
 	waitSettled(t, &settled, 20*time.Second)
@@ -94,17 +109,18 @@ func produceUntil(stop <-chan struct{}, led *ledger, cl *kgo.Client, topic strin
 	}
 }
 
-// waitProgress waits until the producer gets a new acknowledgement.
-func waitProgress(t *testing.T, led *ledger, d time.Duration) {
+// waitProgress waits until the producer gets a new acknowledgement and
+// returns how long that took.
+func waitProgress(t *testing.T, led *ledger, d time.Duration) time.Duration {
 	t.Helper()
-	before := ackedCount(led)
-	deadline := time.Now().Add(d)
+	before, begin := ackedCount(led), time.Now()
 	for ackedCount(led) == before {
-		if time.Now().After(deadline) {
+		if time.Since(begin) > d {
 			t.Fatalf("no record acknowledged for %v (%d so far): the node does not serve", d, before)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
+	return time.Since(begin)
 }
 
 func ackedCount(led *ledger) int {

@@ -83,12 +83,27 @@ func freeAddr(t *testing.T) string {
 // test if the process exits or does not become ready in time.
 func (s *server) start() {
 	s.t.Helper()
-	if err := s.tryStart(); err != nil {
+	if err := s.spawn(); err != nil {
+		s.t.Fatal(err)
+	}
+	if err := s.waitReady(); err != nil {
 		s.t.Fatal(err)
 	}
 }
 
-func (s *server) tryStart() error {
+// startKillDuringStartup runs the binary and SIGKILLs it after d, ready
+// or not (a crash during recovery).
+func (s *server) startKillDuringStartup(d time.Duration) {
+	s.t.Helper()
+	if err := s.spawn(); err != nil {
+		s.t.Fatal(err)
+	}
+	time.Sleep(d)
+	s.kill()
+}
+
+// spawn runs the binary with its output going to a new log file.
+func (s *server) spawn() error {
 	if s.cmd != nil {
 		return errors.New("server already running")
 	}
@@ -112,7 +127,7 @@ func (s *server) tryStart() error {
 		logFile.Close()
 		close(done)
 	}(s.done)
-	return s.waitReady()
+	return nil
 }
 
 func (s *server) waitReady() error {

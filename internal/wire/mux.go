@@ -19,7 +19,12 @@ type API struct {
 	Key        int16
 	MinVersion int16
 	MaxVersion int16
-	Handle     HandlerFunc
+	// AdvertiseFromZero lists the API in ApiVersions from version 0 while
+	// requests below MinVersion are still refused. librdkafka enables its
+	// gzip, snappy and lz4 support only if Produce v0 is listed, so Kafka
+	// 4.0 lists it though it serves v3+ (KAFKA-18659).
+	AdvertiseFromZero bool
+	Handle            HandlerFunc
 }
 
 // Mux maps API keys to handlers. It is built once at start-up and read
@@ -57,6 +62,9 @@ func (m *Mux) Versions() []kmsg.ApiVersionsResponseApiKey {
 	for _, a := range m.apis {
 		k := kmsg.NewApiVersionsResponseApiKey()
 		k.ApiKey, k.MinVersion, k.MaxVersion = a.Key, a.MinVersion, a.MaxVersion
+		if a.AdvertiseFromZero {
+			k.MinVersion = 0
+		}
 		out = append(out, k)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ApiKey < out[j].ApiKey })

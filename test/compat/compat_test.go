@@ -18,6 +18,7 @@ import (
 	"os"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -366,6 +367,8 @@ func (c *collector) result(t *testing.T) map[pos]record {
 type client struct {
 	name string
 	opts genOpts
+	// codecs it writes and reads; nil is all of codecs.
+	codecs []string
 	// produce writes recs to topic with codec and returns where each
 	// landed, or nil if the client cannot tell (then records are matched
 	// by key).
@@ -378,41 +381,71 @@ type client struct {
 	consume func(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record
 }
 
-// runClient runs a client against one fresh Strata node, for every codec:
-// the client writes and reads its own records, kgo reads them too, and the
-// client reads records that kgo wrote.
+// runClient runs a client against one Strata node, for every codec: the
+// client writes, kgo reads and checks that against what was written, then
+// the client reads the same records back; and the client reads records that
+// kgo wrote. kgo reads first so that a client's writes are checked even
+// when its own reads fail.
 func runClient(t *testing.T, addr string, c client) {
 	n := numRecords()
-	for _, codec := range codecs {
+	cs := c.codecs
+	if cs == nil {
+		cs = codecs
+	}
+	for _, codec := range cs {
 		t.Run(codec, func(t *testing.T) {
 			rng := newRand(t)
-			start := time.Now()
+			sw := newStopwatch(t, n)
+			defer sw.log()
 			topic := fmt.Sprintf("%s-%s", c.name, codec)
 			createTopic(t, addr, topic)
 			recs := genRecords(rng, n, c.opts)
 			sent := c.produce(t, addr, topic, codec, recs)
-			produced := time.Since(start)
-			got := c.consume(t, addr, topic, endOffsets(t, addr, topic))
-			ref := sent // what kgo must read: exactly what was written
+			sw.lap(c.name + " write")
+			kgoGot := kgoConsume(t, addr, topic, codec)
+			ref := sent // what every reader must see
 			if sent != nil {
-				checkByPos(t, c.name+" wrote, "+c.name+" read", c.readable(sent), c.readable(got))
+				checkByPos(t, c.name+" wrote, kgo read", sent, kgoGot)
 			} else {
-				checkByKey(t, c.name+" wrote, "+c.name+" read", recs, got)
-				ref = got
+				checkByKey(t, c.name+" wrote, kgo read", recs, kgoGot)
+				ref = kgoGot
 			}
-			checkByPos(t, c.name+" wrote, kgo read", ref, kgoConsume(t, addr, topic))
-			roundTrip := time.Since(start)
+			sw.lap("kgo read")
+			got := c.consume(t, addr, topic, endOffsets(t, addr, topic))
+			checkByPos(t, c.name+" wrote, "+c.name+" read", c.readable(ref), c.readable(got))
+			sw.lap(c.name + " read")
 
 			topic = fmt.Sprintf("kgo-to-%s-%s", c.name, codec)
 			createTopic(t, addr, topic)
 			sent = kgoProduce(t, addr, topic, codec, genRecords(rng, n, c.opts))
+			sw.lap("kgo write")
 			got = c.consume(t, addr, topic, endOffsets(t, addr, topic))
 			checkByPos(t, "kgo wrote, "+c.name+" read", c.readable(sent), c.readable(got))
-			t.Logf("%d records: %s produce %v, round trip with kgo check %v, kgo-to-%s %v",
-				n, c.name, produced.Round(time.Millisecond), roundTrip.Round(time.Millisecond),
-				c.name, (time.Since(start) - roundTrip).Round(time.Millisecond))
+			sw.lap(c.name + " read")
 		})
 	}
+}
+
+// stopwatch logs how long each step of a scenario took.
+type stopwatch struct {
+	t     *testing.T
+	n     int
+	last  time.Time
+	steps []string
+}
+
+func newStopwatch(t *testing.T, n int) *stopwatch {
+	return &stopwatch{t: t, n: n, last: time.Now()}
+}
+
+func (s *stopwatch) lap(step string) {
+	now := time.Now()
+	s.steps = append(s.steps, fmt.Sprintf("%s %v", step, now.Sub(s.last).Round(time.Millisecond)))
+	s.last = now
+}
+
+func (s *stopwatch) log() {
+	s.t.Logf("%d records each: %s", s.n, strings.Join(s.steps, ", "))
 }
 
 // readable returns records as the client can read them: with empty keys,

@@ -25,8 +25,8 @@ func TestKafkaGo(t *testing.T) {
 		// values (readNewBytes allocates only for n > 0); its writer keeps
 		// them apart, which kgo checks.
 		readsEmptyAsNull: true,
-		produce: kafkagoProduce,
-		consume: kafkagoConsume,
+		produce:          kafkagoProduce,
+		consume:          kafkagoConsume,
 	})
 }
 

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-db/strata/internal/broker/brokertest"
 )
@@ -50,12 +51,16 @@ var kcatOpts = genOpts{
 	},
 }
 
-// kcatArgs are the common arguments; librdkafka debug logs with
-// STRATA_TEST_LOG=debug.
+// kcatArgs are the common arguments. librdkafka logs everything with
+// STRATA_TEST_LOG=debug; otherwise the reader logs its fetches, which
+// runKcat shows only if kcat fails.
 func kcatArgs(mode, addr, topic string) []string {
 	args := []string{mode, "-b", addr, "-t", topic}
-	if debugLogs() {
+	switch {
+	case debugLogs():
 		args = append(args, "-d", "broker,protocol,topic,msg,fetch")
+	case mode == "-C":
+		args = append(args, "-d", "fetch")
 	}
 	return args
 }
@@ -96,7 +101,7 @@ func kcatProduceRun(t *testing.T, addr, topic, codec string, recs []record) {
 		in.Write(r.Value) // null: nothing, which -Z turns into null
 		in.WriteByte('\n')
 	}
-	cmd := exec.Command("kcat", args...)
+	cmd := kcatCommand(t, args...)
 	cmd.Stdin = &in
 	runKcat(t, cmd)
 }
@@ -117,7 +122,7 @@ type kcatMessage struct {
 
 func kcatConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record {
 	t.Helper()
-	cmd := exec.Command("kcat", append(kcatArgs("-C", addr, topic), "-o", "beginning", "-e", "-J")...)
+	cmd := kcatCommand(t, append(kcatArgs("-C", addr, topic), "-o", "beginning", "-e", "-J")...)
 	out := runKcat(t, cmd)
 	col := newCollector("kcat read " + topic)
 	sc := bufio.NewScanner(bytes.NewReader(out))
@@ -158,6 +163,11 @@ func strBytes(s *string) []byte {
 	return []byte(*s)
 }
 
+// kcatCommand is kcat with args, killed if it runs for over a minute.
+func kcatCommand(t *testing.T, args ...string) *exec.Cmd {
+	return exec.CommandContext(testCtx(t, time.Minute), "kcat", args...)
+}
+
 // runKcat runs kcat and returns its stdout. It fails the test if kcat fails
 // or librdkafka logs an error (a "%3|" or lower syslog level line, or kcat's
 // "% ERROR"); warnings go to the test log.
@@ -179,7 +189,16 @@ func runKcat(t *testing.T, cmd *exec.Cmd) []byte {
 		}
 	}
 	if err != nil || len(problems) > 0 {
-		t.Fatalf("%v: %v\n%s", cmd.Args[:6], err, strings.Join(problems, "\n"))
+		t.Fatalf("%v: %v\n%s\nstderr ends:\n%s", cmd.Args[:6], err, strings.Join(problems, "\n"), tail(stderr.String(), 60))
 	}
 	return stdout.Bytes()
+}
+
+// tail returns the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -100,12 +100,17 @@ func kgoProduce(t *testing.T, addr, topic, codec string, recs []record) map[pos]
 	if firstErr != nil {
 		t.Fatalf("kgo produce: %v", firstErr)
 	}
+	if len(sent) != len(recs) {
+		t.Fatalf("kgo produce: %d records acknowledged at %d distinct offsets", len(recs), len(sent))
+	}
 	return sent
 }
 
 // kgoConsume reads every partition of topic from its start to its current
-// end offset, assigning partitions directly (no group).
-func kgoConsume(t *testing.T, addr, topic string) map[pos]record {
+// end offset, assigning partitions directly (no group). Unless wantCodec is
+// empty, every record must come in a batch compressed with it: the server
+// stores batches as written, so this checks that the client compressed.
+func kgoConsume(t *testing.T, addr, topic, wantCodec string) map[pos]record {
 	t.Helper()
 	ends := endOffsets(t, addr, topic)
 	assign := map[int32]kgo.Offset{}
@@ -119,6 +124,7 @@ func kgoConsume(t *testing.T, addr, topic string) map[pos]record {
 	cl := newKgo(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	c := newCollector("kgo read " + topic)
+	codecs := map[uint8]int{} // by the batch attributes' compression bits
 	ctx := testCtx(t, 2*time.Minute)
 	for remaining > 0 {
 		fs := cl.PollFetches(ctx)
@@ -127,6 +133,7 @@ func kgoConsume(t *testing.T, addr, topic string) map[pos]record {
 		}
 		fs.EachError(func(topic string, p int32, err error) { t.Fatalf("kgo fetch %s/%d: %v", topic, p, err) })
 		fs.EachRecord(func(kr *kgo.Record) {
+			codecs[kr.Attrs.CompressionType()]++
 			r := record{Key: kr.Key, Value: kr.Value}
 			for _, h := range kr.Headers {
 				r.Headers = append(r.Headers, header{h.Key, h.Value})
@@ -137,5 +144,32 @@ func kgoConsume(t *testing.T, addr, topic string) map[pos]record {
 			}
 		})
 	}
-	return c.result(t)
+	got := c.result(t)
+	checkCodecs(t, topic, wantCodec, codecs)
+	return got
 }
+
+// checkCodecs checks the batch compression of the records read: no codec
+// but want, and at least 90% in want. A client may send a batch that does
+// not shrink uncompressed (librdkafka does).
+func checkCodecs(t *testing.T, topic, want string, counts map[uint8]int) {
+	t.Helper()
+	id, ok := codecIDs[want]
+	if !ok {
+		return
+	}
+	total := 0
+	for c, n := range counts {
+		total += n
+		if c != id && c != codecIDs["none"] {
+			t.Errorf("%s: %d records in batches with compression %d, want %s", topic, n, c, want)
+		}
+	}
+	if counts[id] < total*9/10 {
+		t.Errorf("%s: records by batch compression (0 none, 1 gzip, 2 snappy, 3 lz4, 4 zstd): %v, want %s",
+			topic, counts, want)
+	}
+}
+
+// codecIDs are the compression bits of a batch's attributes.
+var codecIDs = map[string]uint8{"none": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}

@@ -1,9 +1,9 @@
 package compat
 
 // IBM/sarama: an AsyncProducer with acks=all writes, a plain (group-less)
-// Consumer reads each partition. Run at Kafka 4.0's protocol versions and at
-// 2.1's, the oldest sarama setting that writes zstd; both use record
-// batches v2 (Strata serves Produce v3+ and Fetch v4+, like Kafka 4.0).
+// Consumer reads each partition. config.Version picks the request versions;
+// it is run at three, all with record batches v2 (Strata serves Produce v3+
+// and Fetch v4+, like Kafka 4.0).
 
 import (
 	"fmt"
@@ -24,16 +24,23 @@ func TestSarama(t *testing.T) {
 	versions := []struct {
 		name    string
 		version sarama.KafkaVersion
+		codecs  []string
 	}{
-		{"V4_0_0_0", sarama.V4_0_0_0},
-		{"V2_1_0_0", sarama.V2_1_0_0},
+		// Kafka 4.0's protocol: Produce v10, Fetch v12 (flexible).
+		{"V4_0_0_0", sarama.V4_0_0_0, nil},
+		// Produce v7, Fetch v10: the oldest setting that allows zstd.
+		{"V2_1_0_0", sarama.V2_1_0_0, nil},
+		// Produce v3, Fetch v5: the oldest versions that carry record
+		// batches v2 and the oldest Strata serves. No zstd before 2.1.
+		{"V0_11_0_0", sarama.V0_11_0_0, []string{"none", "gzip", "snappy", "lz4"}},
 	}
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			b := brokertest.Start(t)
 			runClient(t, b.KafkaAddr(), client{
-				name:    "sarama-" + v.name,
-				opts:    binaryOpts,
+				name:   "sarama-" + v.name,
+				opts:   binaryOpts,
+				codecs: v.codecs,
 				produce: func(t *testing.T, addr, topic, codec string, recs []record) map[pos]record {
 					return saramaProduce(t, v.version, addr, topic, codec, recs)
 				},

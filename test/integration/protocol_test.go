@@ -349,3 +349,37 @@ func TestMetadataAutoCreate(t *testing.T) {
 		t.Fatalf("auto-create disabled by broker: %v", kerr.ErrorForCode(resp.Topics[0].ErrorCode))
 	}
 }
+
+// TestProduceAdvertisedFromZero: ApiVersions lists Produce from v0, as
+// Kafka 4.0 does for librdkafka's sake (KAFKA-18659), while a request below
+// v3 is refused by closing the connection.
+func TestProduceAdvertisedFromZero(t *testing.T) {
+	r := newRaw(t)
+	req := kmsg.NewPtrApiVersionsRequest()
+	req.SetVersion(3)
+	req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
+	resp := r.request(req).(*kmsg.ApiVersionsResponse)
+	found := false
+	for _, k := range resp.ApiKeys {
+		if k.ApiKey == 0 {
+			found = true
+			if k.MinVersion != 0 || k.MaxVersion != 13 {
+				t.Fatalf("Produce advertised as v%d-v%d", k.MinVersion, k.MaxVersion)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("Produce not advertised")
+	}
+	old := kmsg.NewPtrProduceRequest()
+	old.SetVersion(2)
+	old.Acks = 1
+	b := []byte{0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9, 0xff, 0xff}
+	b = old.AppendTo(b)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	r.conn.Write(b)
+	r.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := r.conn.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("Produce v2 answered (%d bytes) instead of closing the connection", n)
+	}
+}

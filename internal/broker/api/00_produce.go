@@ -1,8 +1,11 @@
 package api
 
 // Produce, v3-v13. Versions below 3 carry message formats v0/v1, which
-// Kafka 4.0 dropped (KIP-896); v13 names topics by id. Each partition's
-// records must be exactly one v2 batch (checked by the partition).
+// Kafka 4.0 dropped (KIP-896): they are refused (the connection closes) but
+// still listed in ApiVersions, as Kafka 4.0 does, because librdkafka only
+// compresses when it sees Produce v0 listed. v13 names topics by id. Each
+// partition's records must be exactly one v2 batch (checked by the
+// partition).
 
 import (
 	"context"
@@ -14,7 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.Produce, 3, 13, (*Handlers).produce) }
+func init() { registerAdvertisedFromZero(kmsg.Produce, 3, 13, (*Handlers).produce) }
 
 func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ProduceRequest)

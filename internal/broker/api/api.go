@@ -46,6 +46,7 @@ type handlerFunc func(h *Handlers, ctx context.Context, r *wire.Request) (kmsg.R
 type registration struct {
 	key      kmsg.Key
 	min, max int16
+	fromZero bool // see wire.API.AdvertiseFromZero
 	fn       handlerFunc
 }
 
@@ -53,7 +54,13 @@ type registration struct {
 var registry []registration
 
 func register(key kmsg.Key, min, max int16, fn handlerFunc) {
-	registry = append(registry, registration{key, min, max, fn})
+	registry = append(registry, registration{key: key, min: min, max: max, fn: fn})
+}
+
+// registerAdvertisedFromZero registers an API whose ApiVersions entry
+// starts at version 0 though only min and above are served.
+func registerAdvertisedFromZero(key kmsg.Key, min, max int16, fn handlerFunc) {
+	registry = append(registry, registration{key: key, min: min, max: max, fromZero: true, fn: fn})
 }
 
 // New returns the handlers and the mux that routes to them.
@@ -71,7 +78,7 @@ func New(cfg Config) *Handlers {
 	for _, reg := range registry {
 		fn := reg.fn
 		h.mux.Register(wire.API{
-			Key: int16(reg.key), MinVersion: reg.min, MaxVersion: reg.max,
+			Key: int16(reg.key), MinVersion: reg.min, MaxVersion: reg.max, AdvertiseFromZero: reg.fromZero,
 			Handle: func(ctx context.Context, r *wire.Request) (kmsg.Response, error) { return fn(h, ctx, r) },
 		})
 	}

@@ -1,0 +1,61 @@
+package api
+
+// FindCoordinator, v0-v6. On a single node every group and transactional
+// id is coordinated by this node. Batched keys arrive from v4. librdkafka
+// also requires v0 to be listed before it enables lz4.
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.FindCoordinator, 0, 6, (*Handlers).findCoordinator) }
+
+const (
+	coordinatorKeyGroup       = 0
+	coordinatorKeyTransaction = 1
+)
+
+func (h *Handlers) findCoordinator(_ context.Context, r *wire.Request) (kmsg.Response, error) {
+	req := r.Body.(*kmsg.FindCoordinatorRequest)
+	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
+	if r.Version < 4 {
+		c := h.coordinator(req.CoordinatorType, req.CoordinatorKey)
+		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
+		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
+		return resp, nil
+	}
+	for _, key := range req.CoordinatorKeys {
+		resp.Coordinators = append(resp.Coordinators, h.coordinator(req.CoordinatorType, key))
+	}
+	return resp, nil
+}
+
+func (h *Handlers) coordinator(typ int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+	c := kmsg.NewFindCoordinatorResponseCoordinator()
+	c.Key, c.NodeID, c.Port = key, -1, -1
+	var err error
+	switch {
+	case typ != coordinatorKeyGroup && typ != coordinatorKeyTransaction:
+		err = fmt.Errorf("%w: coordinator type %d is not supported", kerr.InvalidRequest, typ)
+	case typ == coordinatorKeyGroup && key == "":
+		err = fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
+	case typ == coordinatorKeyTransaction && key == "":
+		err = fmt.Errorf("%w: empty transactional id", kerr.InvalidRequest)
+	}
+	if err != nil {
+		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
+		return c
+	}
+	b, ok := h.cfg.Meta.Image().Broker(h.cfg.NodeID)
+	if !ok {
+		c.ErrorCode = kerr.CoordinatorNotAvailable.Code
+		return c
+	}
+	c.NodeID, c.Host, c.Port = b.ID, b.Host, b.Port
+	return c
+}

@@ -7,8 +7,9 @@ import (
 )
 
 // maxReadAttempts bounds how often Read starts over because TruncateTo ran
-// under it.
-const maxReadAttempts = 4
+// under it; the last attempt holds mu's read lock throughout, which
+// truncation cannot pass, so a read always finishes.
+const maxReadAttempts = 3
 
 // Read returns whole batches starting with the batch that holds offset (or
 // the first batch after it, across gaps), without any batch whose base
@@ -25,29 +26,50 @@ const maxReadAttempts = 4
 //
 // Read holds mu (read lock) only to find the segment and positions; the
 // file is read without it, in one ReadAt when the offset index and maxBytes
-// allow.
+// allow. Only a read that lost to concurrent truncations twice keeps the
+// lock while it reads.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) ([]byte, error) {
 	maxBytes = max(maxBytes, 0)
 	for attempt := 1; ; attempt++ {
-		p, err := l.planRead(offset, maxBytes)
-		if err != nil || p.seg == nil {
-			return nil, err
+		final := attempt == maxReadAttempts
+		if final {
+			l.mu.RLock()
 		}
-		out, err := p.read(offset, int64(maxBytes), maxOffset, minOne)
-		p.seg.release()
-		if l.truncations.Load() == p.gen {
+		out, stale, err := l.readOnce(offset, maxBytes, maxOffset, minOne, final)
+		if final {
+			l.mu.RUnlock()
+		}
+		if !stale {
 			if err != nil {
-				if l.isClosed() {
-					return nil, ErrClosed // Close closed the file under us
-				}
 				return out, fmt.Errorf("log: read %s at offset %d: %w", l.dir, offset, err)
 			}
 			return out, nil
 		}
-		if attempt == maxReadAttempts {
-			return nil, fmt.Errorf("%w: read %s at offset %d: log truncated during %d attempts", ErrStorage, l.dir, offset, attempt)
-		}
 	}
+}
+
+// readOnce plans and runs one read attempt. stale reports that a
+// truncation ran meanwhile, so the result must be discarded. With locked,
+// the caller holds mu's read lock for the whole attempt.
+func (l *Log) readOnce(offset int64, maxBytes int, maxOffset int64, minOne, locked bool) (out []byte, stale bool, err error) {
+	var p readPlan
+	if locked {
+		p, err = l.planReadLocked(offset, maxBytes)
+	} else {
+		p, err = l.planRead(offset, maxBytes)
+	}
+	if err != nil || p.seg == nil {
+		return nil, false, err
+	}
+	out, err = p.read(offset, int64(maxBytes), maxOffset, minOne)
+	p.seg.release()
+	if l.truncations.Load() != p.gen {
+		return nil, true, nil
+	}
+	if err != nil && !locked && l.isClosed() {
+		return nil, false, ErrClosed // Close closed the file under us
+	}
+	return out, false, err
 }
 
 func (l *Log) isClosed() bool {
@@ -68,6 +90,10 @@ type readPlan struct {
 func (l *Log) planRead(offset int64, maxBytes int) (readPlan, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
+	return l.planReadLocked(offset, maxBytes)
+}
+
+func (l *Log) planReadLocked(offset int64, maxBytes int) (readPlan, error) {
 	if l.closed {
 		return readPlan{}, ErrClosed
 	}

@@ -125,28 +125,35 @@ func (p *readPlan) read(offset, maxBytes, maxOffset int64, minOne bool) ([]byte,
 	}
 	hint := maxBytes + record.HeaderSize
 	pos := p.from
+	// A batch is skipped on the word of its header, which only its CRC
+	// vouches for. A skipped batch that fails its CRC is harmless if the
+	// scan then stops at a batch holding offset; if it stops past offset,
+	// a damaged offset delta may have carried it over the records asked
+	// for, and the read fails rather than silently skip them. (The bytes
+	// are almost always in the window already: between two index entries.)
+	var skippedCorrupt error
 	for { // skip to the batch holding offset
 		if pos >= p.end {
-			return nil, nil
+			return nil, skippedCorrupt
 		}
 		h, err := w.header(pos, pos, hint)
 		if err != nil {
 			return nil, err
 		}
 		if h.NextOffset() > offset {
+			if skippedCorrupt != nil && h.BaseOffset > offset {
+				return nil, skippedCorrupt
+			}
 			break
 		}
-		// A batch is skipped on the word of its header, which only the CRC
-		// vouches for: a damaged offset delta would otherwise make the read
-		// start past records the consumer asked for. The bytes are almost
-		// always in the window already (between two index entries).
-		b, err := w.get(pos, pos+int64(h.Size()), pos, hint)
-		if err == nil {
-			_, err = record.Verify(b)
-			err = corruptAt(err, pos)
-		}
-		if err != nil {
-			return nil, err
+		if skippedCorrupt == nil {
+			b, err := w.get(pos, pos+int64(h.Size()), pos, hint)
+			if err != nil {
+				return nil, err
+			}
+			if _, err := record.Verify(b); err != nil {
+				skippedCorrupt = corruptAt(err, pos)
+			}
 		}
 		pos += int64(h.Size())
 	}

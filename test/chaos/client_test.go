@@ -3,64 +3,14 @@ package chaos
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
-	"os"
 	"testing"
 	"time"
+
+	"github.com/strata-db/strata/internal/broker/brokertest"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
-
-// newClient returns a kgo client seeded with addr, closed at cleanup.
-// STRATA_TEST_LOG=debug turns on kgo's logging.
-func newClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	base := []kgo.Opt{kgo.SeedBrokers(addr), kgo.RetryTimeout(15 * time.Second)}
-	if os.Getenv("STRATA_TEST_LOG") == "debug" {
-		stamp := func() string { return time.Now().UTC().Format("15:04:05.000000 ") }
-		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, stamp)))
-	}
-	cl, err := kgo.NewClient(append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func newAdmin(t *testing.T, addr string) *kadm.Client {
-	return kadm.NewClient(newClient(t, addr))
-}
-
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-func createTopic(t *testing.T, addr, name string, partitions int32, configs map[string]*string) {
-	t.Helper()
-	resp, err := newAdmin(t, addr).CreateTopic(testCtx(t, 10*time.Second), partitions, 1, configs, name)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
-	}
-}
-
-// seed returns a random source whose seed is logged so that a failure can
-// be replayed (STRATA_CHAOS_SEED overrides it).
-func seed(t *testing.T) *rand.Rand {
-	t.Helper()
-	s := rand.Uint64()
-	if env := os.Getenv("STRATA_CHAOS_SEED"); env != "" {
-		if _, err := fmt.Sscan(env, &s); err != nil {
-			t.Fatalf("STRATA_CHAOS_SEED: %v", err)
-		}
-	}
-	t.Logf("seed %d (replay with STRATA_CHAOS_SEED=%d)", s, s)
-	return rand.New(rand.NewPCG(s, s))
-}
 
 // offsets is a partition -> offset map, e.g. log end offsets.
 type offsets map[int32]int64
@@ -68,14 +18,14 @@ type offsets map[int32]int64
 // endOffsets lists the log end offsets (high watermarks) of topic.
 func endOffsets(t *testing.T, adm *kadm.Client, topic string) offsets {
 	t.Helper()
-	lo, err := adm.ListEndOffsets(testCtx(t, 10*time.Second), topic)
+	lo, err := adm.ListEndOffsets(brokertest.Context(t, 10*time.Second), topic)
 	return listed(t, "end", lo, err)
 }
 
 // startOffsets lists the log start offsets of topic.
 func startOffsets(t *testing.T, adm *kadm.Client, topic string) offsets {
 	t.Helper()
-	lo, err := adm.ListStartOffsets(testCtx(t, 10*time.Second), topic)
+	lo, err := adm.ListStartOffsets(brokertest.Context(t, 10*time.Second), topic)
 	return listed(t, "start", lo, err)
 }
 
@@ -110,10 +60,10 @@ func consumeRange(t *testing.T, addr, topic string, ends offsets) map[int32][]*k
 	if remaining == 0 {
 		return got
 	}
-	cl := newClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}),
+	cl := brokertest.Client(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: want}),
 		kgo.FetchMaxWait(100*time.Millisecond))
 	defer cl.Close()
-	ctx := testCtx(t, 30*time.Second)
+	ctx := brokertest.Context(t, 30*time.Second)
 	for remaining > 0 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {

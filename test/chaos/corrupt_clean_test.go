@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/strata-db/strata/internal/record"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -21,7 +23,7 @@ import (
 // batch with KAFKA_STORAGE_ERROR instead of serving the damaged bytes,
 // while serving the batches around it byte for byte.
 func TestCorruptAfterCleanShutdownNotServed(t *testing.T) {
-	rng := seed(t)
+	rng := brokertest.Rand(t)
 	base := buildCorruptBaseline(t, rng)
 	dataDir := filepath.Join(t.TempDir(), "data")
 	copyDir(t, base.dataDir, dataDir)
@@ -41,7 +43,7 @@ func TestCorruptAfterCleanShutdownNotServed(t *testing.T) {
 	}
 	srv.start()
 
-	cl := newClient(t, srv.kafkaAddr)
+	cl := brokertest.Client(t, srv.kafkaAddr)
 	id := topicID(t, cl, corruptTopic)
 	// The batch before: served alone (the read stops at the damage).
 	code, recs := fetchRaw(t, cl, id, damagedPart, spans[i-1].base)
@@ -71,7 +73,7 @@ func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 	rt := kmsg.NewMetadataRequestTopic()
 	rt.Topic = kmsg.StringPtr(topic)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	resp, err := req.RequestWith(brokertest.Context(t, 10*time.Second), cl)
 	if err != nil || len(resp.Topics) != 1 || resp.Topics[0].ErrorCode != 0 {
 		t.Fatalf("metadata of %s: %v %+v", topic, err, resp)
 	}
@@ -91,7 +93,7 @@ func fetchRaw(t *testing.T, cl *kgo.Client, id [16]byte, partition int32, offset
 	rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = partition, offset, 1<<20
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(testCtx(t, 10*time.Second), cl)
+	resp, err := req.RequestWith(brokertest.Context(t, 10*time.Second), cl)
 	if err != nil {
 		t.Fatalf("fetch %d/%d: %v", partition, offset, err)
 	}

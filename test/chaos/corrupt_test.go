@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/strata-db/strata/internal/record"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -42,7 +44,7 @@ type damage func(rng *rand.Rand, seg []byte, spans []batchSpan) (out []byte, fir
 // log end offset at the damaged batch's base offset, the file truncated
 // there, and new produces continuing from it (also across another crash).
 func TestRecoverCorruptTail(t *testing.T) {
-	rng := seed(t)
+	rng := brokertest.Rand(t)
 	base := buildCorruptBaseline(t, rng)
 	last := func(spans []batchSpan) int { return len(spans) - 1 }
 	middle := func(spans []batchSpan) int { return len(spans) / 2 }
@@ -75,10 +77,10 @@ func buildCorruptBaseline(t *testing.T, rng *rand.Rand) *corruptBaseline {
 	t.Helper()
 	b := &corruptBaseline{dataDir: filepath.Join(t.TempDir(), "data"), records: map[int32]map[int64]*kgo.Record{}}
 	srv := startServer(t, b.dataDir)
-	createTopic(t, srv.kafkaAddr, corruptTopic, 2, map[string]*string{"segment.bytes": kadm.StringPtr("1048576")})
+	brokertest.CreateTopic(t, brokertest.Admin(t, srv.kafkaAddr), corruptTopic, 2, map[string]*string{"segment.bytes": kadm.StringPtr("1048576")})
 	var clients []*kgo.Client
 	for _, c := range []kgo.CompressionCodec{kgo.NoCompression(), kgo.Lz4Compression(), kgo.ZstdCompression()} {
-		clients = append(clients, newClient(t, srv.kafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		clients = append(clients, brokertest.Client(t, srv.kafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner()),
 			kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerBatchCompression(c)))
 	}
 	// About 2.5 MB first, so that the damaged partition has rolled twice
@@ -103,7 +105,7 @@ func buildCorruptBaseline(t *testing.T, rng *rand.Rand) *corruptBaseline {
 		}
 		produceAcked(t, clients[rng.IntN(len(clients))], recs, b.records)
 	}
-	adm := newAdmin(t, srv.kafkaAddr)
+	adm := brokertest.Admin(t, srv.kafkaAddr)
 	b.ends = endOffsets(t, adm, corruptTopic)
 	logDir := topicLogDir(t, adm, b.dataDir, corruptTopic, damagedPart)
 	b.logRel, _ = filepath.Rel(b.dataDir, logDir)
@@ -140,7 +142,7 @@ func randomRecord(rng *rand.Rand, p int32) *kgo.Record {
 // acknowledged offsets; any failure fails the test.
 func produceAcked(t *testing.T, cl *kgo.Client, recs []*kgo.Record, into map[int32]map[int64]*kgo.Record) {
 	t.Helper()
-	res := cl.ProduceSync(testCtx(t, 10*time.Second), recs...)
+	res := cl.ProduceSync(brokertest.Context(t, 10*time.Second), recs...)
 	if err := res.FirstErr(); err != nil {
 		t.Fatalf("produce: %v", err)
 	}
@@ -191,7 +193,7 @@ func runCorruptCase(t *testing.T, rng *rand.Rand, base *corruptBaseline, clean b
 
 	// New records continue densely from the recovered end, also after
 	// another crash.
-	cl := newClient(t, srv.kafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	cl := brokertest.Client(t, srv.kafkaAddr, kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite())
 	recs := []*kgo.Record{randomRecord(rng, damagedPart), randomRecord(rng, damagedPart), randomRecord(rng, damagedPart)}
 	produceAcked(t, cl, recs, want)
@@ -210,7 +212,7 @@ func runCorruptCase(t *testing.T, rng *rand.Rand, base *corruptBaseline, clean b
 // reading it returns exactly want, byte for byte.
 func checkRecovered(t *testing.T, srv *server, wantEnds offsets, want map[int32]map[int64]*kgo.Record) {
 	t.Helper()
-	adm := newAdmin(t, srv.kafkaAddr)
+	adm := brokertest.Admin(t, srv.kafkaAddr)
 	ends := endOffsets(t, adm, corruptTopic)
 	for p, end := range wantEnds {
 		if ends[p] != end {

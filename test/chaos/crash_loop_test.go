@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -25,17 +27,17 @@ func TestCrashLoop(t *testing.T) {
 		kills       = 8
 		maxInFlight = 1000 // records handed to kgo and not yet settled
 	)
-	rng := seed(t)
+	rng := brokertest.Rand(t)
 	srv := startServer(t, filepath.Join(t.TempDir(), "data"))
 	// Small segments, so that kills also land around rolls, the flushes
 	// of rolled segments (recovery point, index files) and reads across
 	// segments.
-	createTopic(t, srv.kafkaAddr, topic, partitions, map[string]*string{"segment.bytes": kadm.StringPtr("1048576")})
+	brokertest.CreateTopic(t, brokertest.Admin(t, srv.kafkaAddr), topic, partitions, map[string]*string{"segment.bytes": kadm.StringPtr("1048576")})
 
 	// Without idempotence (Strata does not serve it yet) kgo may fail
 	// records on timeout even if a request is in flight, so every promise
 	// finishes while the node is down.
-	cl := newClient(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+	cl := brokertest.Client(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordDeliveryTimeout(4*time.Second), kgo.ProduceRequestTimeout(3*time.Second),
 		kgo.ProducerLinger(2*time.Millisecond), kgo.DefaultProduceTopic(topic),
 		// Reconnect quickly after a restart (the default backoff grows to
@@ -79,14 +81,14 @@ func TestCrashLoop(t *testing.T) {
 		t.Fatalf("SIGTERM: exit code %d after %v", code, took)
 	}
 	srv.start()
-	ends := endOffsets(t, newAdmin(t, srv.kafkaAddr), topic)
+	ends := endOffsets(t, brokertest.Admin(t, srv.kafkaAddr), topic)
 	if len(ends) != partitions {
 		t.Fatalf("end offsets of %d partitions, want %d: %v", len(ends), partitions, ends)
 	}
 	rep := led.verify(t, srv.kafkaAddr, topic, ends)
 	t.Logf("produced %d, acknowledged %d, failed %d (first error: %v); read back %d records: %d never acknowledged, %d records in %d extra copies",
 		led.next, rep.acked, led.failed, led.firstErr, rep.records, rep.unacked, rep.dupSeqs, rep.extraCopy)
-	logDir := topicLogDir(t, newAdmin(t, srv.kafkaAddr), srv.dataDir, topic, 0)
+	logDir := topicLogDir(t, brokertest.Admin(t, srv.kafkaAddr), srv.dataDir, topic, 0)
 	t.Logf("partition 0 files: %s", listFiles(logDir))
 }
 

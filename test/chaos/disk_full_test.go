@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -26,28 +28,28 @@ const (
 // next offset, and every acknowledged record is still there, also after a
 // clean restart. Needs mount(2) (root); skipped otherwise.
 func TestDiskFull(t *testing.T) {
-	rng := seed(t)
+	rng := brokertest.Rand(t)
 	mnt := mountTmpfs(t)
 	srv := startServer(t, filepath.Join(mnt, "data"))
-	createTopic(t, srv.kafkaAddr, diskFullTopic, 1, nil)
-	cl := newClient(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+	brokertest.CreateTopic(t, brokertest.Admin(t, srv.kafkaAddr), diskFullTopic, 1, nil)
+	cl := brokertest.Client(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordDeliveryTimeout(10*time.Second))
 	acked := map[int32]map[int64]*kgo.Record{}
 	for range 20 {
 		produceAcked(t, cl, []*kgo.Record{bigRecord(rng), bigRecord(rng)}, acked)
 	}
-	adm := newAdmin(t, srv.kafkaAddr)
+	adm := brokertest.Admin(t, srv.kafkaAddr)
 	endBefore := endOffsets(t, adm, diskFullTopic)[0]
 
 	dummy := filepath.Join(mnt, "dummy")
 	t.Logf("filled the disk with %d bytes", fillDisk(t, dummy))
 	// No retries: kgo fails the record with the error the node answered.
-	failing := newClient(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+	failing := brokertest.Client(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RecordRetries(0))
 	storageErrs := 0
 	for range 5 {
 		r := bigRecord(rng)
-		err := failing.ProduceSync(testCtx(t, 10*time.Second), r).FirstErr()
+		err := failing.ProduceSync(brokertest.Context(t, 10*time.Second), r).FirstErr()
 		switch {
 		case err == nil:
 			t.Logf("produce with a full disk succeeded at offset %d", r.Offset)
@@ -148,7 +150,7 @@ func bigRecord(rng *rand.Rand) *kgo.Record {
 // checkDiskFullData reads the partition and compares it with acked.
 func checkDiskFullData(t *testing.T, srv *server, acked map[int32]map[int64]*kgo.Record) {
 	t.Helper()
-	ends := endOffsets(t, newAdmin(t, srv.kafkaAddr), diskFullTopic)
+	ends := endOffsets(t, brokertest.Admin(t, srv.kafkaAddr), diskFullTopic)
 	if ends[0] != int64(len(acked[0])) {
 		t.Fatalf("end offset %d, want %d (the acknowledged records)", ends[0], len(acked[0]))
 	}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -108,7 +110,7 @@ func (l *ledger) produceSync(t *testing.T, cl *kgo.Client, topic string, n int) 
 	wg.Add(n)
 	before := l.snapshotFailed()
 	for range n {
-		l.produce(testCtx(t, 30*time.Second), cl, topic, wg.Done)
+		l.produce(brokertest.Context(t, 30*time.Second), cl, topic, wg.Done)
 	}
 	wg.Wait()
 	if f := l.snapshotFailed(); f != before {

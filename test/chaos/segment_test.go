@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/strata-db/strata/internal/record"
 	"github.com/twmb/franz-go/pkg/kadm"
 )
@@ -50,7 +52,7 @@ func parseSegment(t *testing.T, data []byte) []batchSpan {
 // <data>/logs/<topic id>-<partition>, asking the node for the topic id.
 func topicLogDir(t *testing.T, adm *kadm.Client, dataDir, topic string, partition int32) string {
 	t.Helper()
-	td, err := adm.ListTopics(testCtx(t, 10*time.Second), topic)
+	td, err := adm.ListTopics(brokertest.Context(t, 10*time.Second), topic)
 	if err != nil {
 		t.Fatalf("list topics: %v", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
+
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -22,8 +24,8 @@ func TestSIGTERMClean(t *testing.T) {
 	const topic = "sigterm"
 	dataDir := filepath.Join(t.TempDir(), "data")
 	srv := startServer(t, dataDir)
-	createTopic(t, srv.kafkaAddr, topic, 3, nil)
-	cl := newClient(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
+	brokertest.CreateTopic(t, brokertest.Admin(t, srv.kafkaAddr), topic, 3, nil)
+	cl := brokertest.Client(t, srv.kafkaAddr, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(),
 		kgo.RecordDeliveryTimeout(10*time.Second), kgo.ProducerLinger(2*time.Millisecond), kgo.DefaultProduceTopic(topic))
 	led := newLedger()
 	led.produceSync(t, cl, topic, 5000)
@@ -59,7 +61,7 @@ func TestSIGTERMClean(t *testing.T) {
 	// Promises of records pending at the shutdown finish against the new
 	// process.
 	waitSettled(t, &settled, 20*time.Second)
-	rep := led.verify(t, srv.kafkaAddr, topic, endOffsets(t, newAdmin(t, srv.kafkaAddr), topic))
+	rep := led.verify(t, srv.kafkaAddr, topic, endOffsets(t, brokertest.Admin(t, srv.kafkaAddr), topic))
 	t.Logf("produced %d, acknowledged %d, failed %d (first error: %v); read back %d records: %d never acknowledged, %d records in %d extra copies",
 		led.next, rep.acked, led.failed, led.firstErr, rep.records, rep.unacked, rep.dupSeqs, rep.extraCopy)
 	for _, line := range strings.Split(srv.logText(2), "\n") {

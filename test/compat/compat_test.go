@@ -6,7 +6,7 @@
 // wrote. A record is checked byte for byte at its (partition, offset), and
 // each partition's offsets must be dense from 0.
 //
-// Set COMPAT_SEED to replay a failing run's data (each test prints its seed)
+// Set STRATA_TEST_SEED to replay a failing run's data (each test prints its seed)
 // and STRATA_TEST_LOG=debug for server, kgo and client debug logs.
 package compat
 
@@ -17,11 +17,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-db/strata/internal/broker/brokertest"
 )
 
 // partitions is the partition count of every test topic.
@@ -61,21 +62,6 @@ func numRecords() int {
 }
 
 func debugLogs() bool { return os.Getenv("STRATA_TEST_LOG") == "debug" }
-
-// newRand returns a random source with a printed seed; COMPAT_SEED fixes it.
-func newRand(t *testing.T) *rand.Rand {
-	t.Helper()
-	s := rand.Uint64()
-	if env := os.Getenv("COMPAT_SEED"); env != "" {
-		v, err := strconv.ParseUint(env, 10, 64)
-		if err != nil {
-			t.Fatalf("COMPAT_SEED: %v", err)
-		}
-		s = v
-	}
-	t.Logf("seed %d (replay with COMPAT_SEED=%d)", s, s)
-	return rand.New(rand.NewPCG(s, s^0x9e3779b97f4a7c15))
-}
 
 // genOpts says what a client can carry, so that the data uses everything it
 // can and nothing it cannot.
@@ -394,7 +380,7 @@ func runClient(t *testing.T, addr string, c client) {
 	}
 	for _, codec := range cs {
 		t.Run(codec, func(t *testing.T) {
-			rng := newRand(t)
+			rng := brokertest.Rand(t)
 			sw := newStopwatch(t, n)
 			defer sw.log()
 			topic := fmt.Sprintf("%s-%s", c.name, codec)

@@ -97,7 +97,7 @@ func kafkagoProduce(t *testing.T, addr, topic, codec string, recs []record) map[
 			msgs[i].Headers = append(msgs[i].Headers, kafka.Header{Key: h.Key, Value: h.Value})
 		}
 	}
-	err := w.WriteMessages(testCtx(t, time.Minute), msgs...)
+	err := w.WriteMessages(brokertest.Context(t, time.Minute), msgs...)
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}
@@ -119,7 +119,7 @@ func kafkagoProduce(t *testing.T, addr, topic, codec string, recs []record) map[
 func kafkagoConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record {
 	t.Helper()
 	col := newCollector("kafka-go read " + topic)
-	ctx := testCtx(t, time.Minute)
+	ctx := brokertest.Context(t, time.Minute)
 	var wg sync.WaitGroup
 	for p, end := range ends {
 		if end == 0 {

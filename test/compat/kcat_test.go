@@ -165,7 +165,7 @@ func strBytes(s *string) []byte {
 
 // kcatCommand is kcat with args, killed if it runs for over a minute.
 func kcatCommand(t *testing.T, args ...string) *exec.Cmd {
-	return exec.CommandContext(testCtx(t, time.Minute), "kcat", args...)
+	return exec.CommandContext(brokertest.Context(t, time.Minute), "kcat", args...)
 }
 
 // runKcat runs kcat and returns its stdout. It fails the test if kcat fails

@@ -5,40 +5,20 @@ package compat
 // third-party client reads.
 
 import (
-	"context"
-	"os"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/strata-db/strata/internal/broker/brokertest"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-func newKgo(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
-	t.Helper()
-	base := []kgo.Opt{kgo.SeedBrokers(addr)}
-	if debugLogs() {
-		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)))
-	}
-	cl, err := kgo.NewClient(append(base, opts...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cl.Close)
-	return cl
-}
-
-func testCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 func createTopic(t *testing.T, addr, topic string) {
 	t.Helper()
-	adm := kadm.NewClient(newKgo(t, addr))
-	resp, err := adm.CreateTopic(testCtx(t, 10*time.Second), partitions, 1, nil, topic)
+	adm := kadm.NewClient(brokertest.Client(t, addr))
+	resp, err := adm.CreateTopic(brokertest.Context(t, 10*time.Second), partitions, 1, nil, topic)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
 	}
@@ -47,8 +27,8 @@ func createTopic(t *testing.T, addr, topic string) {
 // endOffsets lists each partition's end offset (high watermark).
 func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(newKgo(t, addr))
-	listed, err := adm.ListEndOffsets(testCtx(t, 10*time.Second), topic)
+	adm := kadm.NewClient(brokertest.Client(t, addr))
+	listed, err := adm.ListEndOffsets(brokertest.Context(t, 10*time.Second), topic)
 	if err == nil {
 		err = listed.Error()
 	}
@@ -70,13 +50,13 @@ var kgoCodecs = map[string]kgo.CompressionCodec{
 
 func kgoProduce(t *testing.T, addr, topic, codec string, recs []record) map[pos]record {
 	t.Helper()
-	cl := newKgo(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgoCodecs[codec]),
+	cl := brokertest.Client(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgoCodecs[codec]),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerLinger(5*time.Millisecond))
 	var mu sync.Mutex
 	sent := make(map[pos]record, len(recs))
 	var firstErr error
 	var wg sync.WaitGroup
-	ctx := testCtx(t, time.Minute)
+	ctx := brokertest.Context(t, time.Minute)
 	for _, r := range recs {
 		kr := &kgo.Record{Key: r.Key, Value: r.Value}
 		for _, h := range r.Headers {
@@ -121,11 +101,11 @@ func kgoConsume(t *testing.T, addr, topic, wantCodec string) map[pos]record {
 			remaining++
 		}
 	}
-	cl := newKgo(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
+	cl := brokertest.Client(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	c := newCollector("kgo read " + topic)
 	codecs := map[uint8]int{} // by the batch attributes' compression bits
-	ctx := testCtx(t, 2*time.Minute)
+	ctx := brokertest.Context(t, 2*time.Minute)
 	for remaining > 0 {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {

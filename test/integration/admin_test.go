@@ -17,8 +17,8 @@ import (
 // Kafka gives for bad requests, partition increases and deletion.
 func TestAdminTopics(t *testing.T) {
 	b := brokertest.Start(t)
-	adm := newAdmin(t, b.KafkaAddr())
-	ctx := testCtx(t, 30*time.Second)
+	adm := brokertest.Admin(t, b.KafkaAddr())
+	ctx := brokertest.Context(t, 30*time.Second)
 
 	resp, err := adm.ValidateCreateTopics(ctx, 3, 1, nil, "checked")
 	if err != nil || resp["checked"].Err != nil {
@@ -28,7 +28,7 @@ func TestAdminTopics(t *testing.T) {
 		t.Fatal("validate-only created the topic")
 	}
 
-	created, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": strp("3600000"), "cleanup.policy": strp("delete")}, "orders")
+	created, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000"), "cleanup.policy": kadm.StringPtr("delete")}, "orders")
 	if err != nil || created.Err != nil {
 		t.Fatal(err, created.Err)
 	}
@@ -47,8 +47,8 @@ func TestAdminTopics(t *testing.T) {
 		{"bad/name", 1, 1, nil, kerr.InvalidTopicException},
 		{"zero", 0, 1, nil, kerr.InvalidPartitions},
 		{"rf", 1, 3, nil, kerr.InvalidReplicationFactor},
-		{"cfg", 1, 1, map[string]*string{"retention.ms": strp("soon")}, kerr.InvalidConfig},
-		{"cfg2", 1, 1, map[string]*string{"no.such.config": strp("1")}, kerr.InvalidConfig},
+		{"cfg", 1, 1, map[string]*string{"retention.ms": kadm.StringPtr("soon")}, kerr.InvalidConfig},
+		{"cfg2", 1, 1, map[string]*string{"no.such.config": kadm.StringPtr("1")}, kerr.InvalidConfig},
 	}
 	for _, tc := range bad {
 		// kadm's CreateTopic returns the topic's error as its error.
@@ -70,7 +70,7 @@ func TestAdminTopics(t *testing.T) {
 	}
 
 	// Produce, delete, re-create: the new topic has a new id and no data.
-	cl := newClient(t, b.KafkaAddr(), kgo.DefaultProduceTopic("orders"))
+	cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("orders"))
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
@@ -100,9 +100,9 @@ func TestAdminTopics(t *testing.T) {
 // full alters, broker configs.
 func TestAdminConfigs(t *testing.T) {
 	b := brokertest.Start(t)
-	adm := newAdmin(t, b.KafkaAddr())
-	ctx := testCtx(t, 30*time.Second)
-	createTopic(t, adm, "cfg", 1, map[string]*string{"retention.ms": strp("1000")})
+	adm := brokertest.Admin(t, b.KafkaAddr())
+	ctx := brokertest.Context(t, 30*time.Second)
+	brokertest.CreateTopic(t, adm, "cfg", 1, map[string]*string{"retention.ms": kadm.StringPtr("1000")})
 
 	find := func(name string) kadm.Config {
 		t.Helper()
@@ -130,7 +130,7 @@ func TestAdminConfigs(t *testing.T) {
 	}
 
 	_, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{
-		{Op: kadm.SetConfig, Name: "segment.ms", Value: strp("60000")},
+		{Op: kadm.SetConfig, Name: "segment.ms", Value: kadm.StringPtr("60000")},
 		{Op: kadm.DeleteConfig, Name: "retention.ms"},
 	}, "cfg")
 	if err != nil {
@@ -142,13 +142,13 @@ func TestAdminConfigs(t *testing.T) {
 	if c := find("retention.ms"); c.MaybeValue() != "604800000" || c.Source != 5 {
 		t.Fatalf("retention.ms after delete: %q source %v", c.MaybeValue(), c.Source)
 	}
-	res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.ms", Value: strp("-5")}}, "cfg")
+	res, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "segment.ms", Value: kadm.StringPtr("-5")}}, "cfg")
 	if err != nil || len(res) != 1 || !errors.Is(res[0].Err, kerr.InvalidConfig) {
 		t.Fatalf("invalid alter: %v %v", err, res)
 	}
 
 	// A cluster-wide dynamic default reaches topics without an override.
-	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: strp("7200000")}}); err != nil {
+	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: kadm.StringPtr("7200000")}}); err != nil {
 		t.Fatal(err)
 	}
 	c := find("retention.ms")
@@ -165,10 +165,10 @@ func TestAdminConfigs(t *testing.T) {
 // timestamp, and DeleteRecords.
 func TestAdminOffsets(t *testing.T) {
 	b := brokertest.Start(t)
-	adm := newAdmin(t, b.KafkaAddr())
-	ctx := testCtx(t, 30*time.Second)
-	createTopic(t, adm, "ts", 1, nil)
-	cl := newClient(t, b.KafkaAddr(), kgo.DefaultProduceTopic("ts"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	adm := brokertest.Admin(t, b.KafkaAddr())
+	ctx := brokertest.Context(t, 30*time.Second)
+	brokertest.CreateTopic(t, adm, "ts", 1, nil)
+	cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("ts"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	base := time.Now().Add(-time.Hour).Truncate(time.Second)
 	for i := range 100 {
 		r := &kgo.Record{Value: fmt.Appendf(nil, "v%d", i), Timestamp: base.Add(time.Duration(i) * time.Second)}
@@ -223,7 +223,7 @@ func TestAdminOffsets(t *testing.T) {
 	}
 
 	// A consumer starting at the beginning now starts at 25.
-	cons := newClient(t, b.KafkaAddr(), kgo.ConsumeTopics("ts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons := brokertest.Client(t, b.KafkaAddr(), kgo.ConsumeTopics("ts"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	fs := cons.PollRecords(ctx, 1)
 	if recs := fs.Records(); len(recs) == 0 || recs[0].Offset != 25 {
 		t.Fatalf("first record after DeleteRecords: %v %v", recs, fs.Errors())
@@ -233,10 +233,10 @@ func TestAdminOffsets(t *testing.T) {
 // TestAdminCluster: DescribeCluster, broker metadata and log dirs.
 func TestAdminCluster(t *testing.T) {
 	b := brokertest.Start(t)
-	adm := newAdmin(t, b.KafkaAddr())
-	ctx := testCtx(t, 30*time.Second)
-	createTopic(t, adm, "dirs", 2, nil)
-	cl := newClient(t, b.KafkaAddr(), kgo.DefaultProduceTopic("dirs"), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	adm := brokertest.Admin(t, b.KafkaAddr())
+	ctx := brokertest.Context(t, 30*time.Second)
+	brokertest.CreateTopic(t, adm, "dirs", 2, nil)
+	cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("dirs"), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	for range 10 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 1000)}).FirstErr(); err != nil {
 			t.Fatal(err)

@@ -16,7 +16,7 @@ import (
 // every codec, reads them back and checks every byte and offset.
 func TestKgoRoundTrip(t *testing.T) {
 	b := brokertest.Start(t)
-	adm := newAdmin(t, b.KafkaAddr())
+	adm := brokertest.Admin(t, b.KafkaAddr())
 	n := 50000
 	if testing.Short() {
 		n = 5000
@@ -28,8 +28,8 @@ func TestKgoRoundTrip(t *testing.T) {
 	for name, codec := range codecs {
 		t.Run(name, func(t *testing.T) {
 			topic := "roundtrip-" + name
-			createTopic(t, adm, topic, 12, nil)
-			sent := produceRandom(t, b.KafkaAddr(), topic, n, codec, seed(t))
+			brokertest.CreateTopic(t, adm, topic, 12, nil)
+			sent := produceRandom(t, b.KafkaAddr(), topic, n, codec, brokertest.Rand(t))
 			got := consumeAll(t, b.KafkaAddr(), topic, n)
 			checkSame(t, sent, got)
 		})
@@ -43,7 +43,7 @@ type pos struct {
 
 func produceRandom(t *testing.T, addr, topic string, n int, codec kgo.CompressionCodec, rng *rand.Rand) map[pos]*kgo.Record {
 	t.Helper()
-	cl := newClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(codec),
+	cl := brokertest.Client(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(codec),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
 	var mu sync.Mutex
 	sent := make(map[pos]*kgo.Record, n)
@@ -58,7 +58,7 @@ func produceRandom(t *testing.T, addr, topic string, n int, codec kgo.Compressio
 			r.Headers = []kgo.RecordHeader{{Key: "h1", Value: []byte("v1")}, {Key: fmt.Sprint("n", i), Value: nil}}
 		}
 		wg.Add(1)
-		cl.Produce(testCtx(t, time.Minute), r, func(r *kgo.Record, err error) {
+		cl.Produce(brokertest.Context(t, time.Minute), r, func(r *kgo.Record, err error) {
 			defer wg.Done()
 			mu.Lock()
 			defer mu.Unlock()
@@ -89,10 +89,10 @@ func randomValue(rng *rand.Rand, i int) []byte {
 
 func consumeAll(t *testing.T, addr, topic string, n int) map[pos]*kgo.Record {
 	t.Helper()
-	cl := newClient(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+	cl := brokertest.Client(t, addr, kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	got := make(map[pos]*kgo.Record, n)
-	ctx := testCtx(t, 2*time.Minute)
+	ctx := brokertest.Context(t, 2*time.Minute)
 	for len(got) < n {
 		fs := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {

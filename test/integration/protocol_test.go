@@ -35,7 +35,7 @@ func newRaw(t *testing.T, mutate ...func(*broker.Config)) *rawBroker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawBroker{t: t, addr: b.KafkaAddr(), conn: c, adm: kadm.NewClient(newClient(t, b.KafkaAddr()))}
+	return &rawBroker{t: t, addr: b.KafkaAddr(), conn: c, adm: kadm.NewClient(brokertest.Client(t, b.KafkaAddr()))}
 }
 
 // request sends req at its current version (the maximum if unset) and
@@ -102,7 +102,7 @@ func (r *rawBroker) produce(topic string, partition int32, records []byte) kmsg.
 
 func (r *rawBroker) endOffset(topic string) int64 {
 	r.t.Helper()
-	l, err := r.adm.ListEndOffsets(testCtx(r.t, 10*time.Second), topic)
+	l, err := r.adm.ListEndOffsets(brokertest.Context(r.t, 10*time.Second), topic)
 	if err != nil {
 		r.t.Fatal(err)
 	}
@@ -120,7 +120,7 @@ func batch(n int, valueSize int) []byte {
 
 func TestProduceRejectsBadInput(t *testing.T) {
 	r := newRaw(t)
-	createTopic(t, r.adm, "in", 1, map[string]*string{"max.message.bytes": strp("10000")})
+	brokertest.CreateTopic(t, r.adm, "in", 1, map[string]*string{"max.message.bytes": kadm.StringPtr("10000")})
 
 	corrupt := batch(3, 10)
 	corrupt[len(corrupt)-1] ^= 0xff
@@ -194,7 +194,7 @@ func batchesIn(t *testing.T, b []byte) []record.Header {
 
 func TestTopicCodecAndLogAppendTime(t *testing.T) {
 	r := newRaw(t)
-	createTopic(t, r.adm, "forced", 1, map[string]*string{"compression.type": strp("zstd"), "message.timestamp.type": strp("LogAppendTime")})
+	brokertest.CreateTopic(t, r.adm, "forced", 1, map[string]*string{"compression.type": kadm.StringPtr("zstd"), "message.timestamp.type": kadm.StringPtr("LogAppendTime")})
 	before := time.Now().UnixMilli()
 	sp := r.produce("forced", 0, batch(5, 100))
 	if sp.ErrorCode != 0 || sp.LogAppendTime < before {
@@ -209,7 +209,7 @@ func TestTopicCodecAndLogAppendTime(t *testing.T) {
 
 func TestFetchLimits(t *testing.T) {
 	r := newRaw(t)
-	createTopic(t, r.adm, "lim", 2, nil)
+	brokertest.CreateTopic(t, r.adm, "lim", 2, nil)
 	for p := int32(0); p < 2; p++ {
 		for range 3 {
 			if sp := r.produce("lim", p, batch(1, 3000)); sp.ErrorCode != 0 {
@@ -251,7 +251,7 @@ func TestFetchLimits(t *testing.T) {
 
 func TestFetchLongPoll(t *testing.T) {
 	r := newRaw(t)
-	createTopic(t, r.adm, "poll", 1, nil)
+	brokertest.CreateTopic(t, r.adm, "poll", 1, nil)
 	req := fetchReq("poll", 0)
 	req.MinBytes, req.MaxWaitMillis = 1, 400
 	start := time.Now()
@@ -265,7 +265,7 @@ func TestFetchLongPoll(t *testing.T) {
 	}
 	// Data arriving during the wait ends it early.
 	req.MaxWaitMillis = 10000
-	producer := newClient(t, r.addr, kgo.DefaultProduceTopic("poll"))
+	producer := brokertest.Client(t, r.addr, kgo.DefaultProduceTopic("poll"))
 	go func() {
 		time.Sleep(200 * time.Millisecond)
 		producer.ProduceSync(context.Background(), &kgo.Record{Value: []byte("x")})
@@ -279,7 +279,7 @@ func TestFetchLongPoll(t *testing.T) {
 
 func TestFetchSessions(t *testing.T) {
 	r := newRaw(t)
-	createTopic(t, r.adm, "sess", 2, nil)
+	brokertest.CreateTopic(t, r.adm, "sess", 2, nil)
 	topicID := func() [16]byte {
 		d, err := r.adm.ListTopics(context.Background(), "sess")
 		if err != nil {

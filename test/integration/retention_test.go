@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+
 	"github.com/strata-db/strata/internal/broker"
 	"github.com/strata-db/strata/internal/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -16,10 +18,10 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	b := brokertest.Start(t, func(c *broker.Config) {
 		c.Static = map[string]string{"log.retention.check.interval.ms": "100"}
 	})
-	adm := newAdmin(t, b.KafkaAddr())
-	ctx := testCtx(t, 30*time.Second)
-	createTopic(t, adm, "old", 1, map[string]*string{"segment.ms": strp("50"), "retention.ms": strp("600000")})
-	cl := newClient(t, b.KafkaAddr(), kgo.DefaultProduceTopic("old"))
+	adm := brokertest.Admin(t, b.KafkaAddr())
+	ctx := brokertest.Context(t, 30*time.Second)
+	brokertest.CreateTopic(t, adm, "old", 1, map[string]*string{"segment.ms": kadm.StringPtr("50"), "retention.ms": kadm.StringPtr("600000")})
+	cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("old"))
 	hourAgo := time.Now().Add(-time.Hour)
 	for i := range 5 {
 		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}, Timestamp: hourAgo}).FirstErr(); err != nil {
@@ -46,7 +48,7 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	cons := newClient(t, b.KafkaAddr(), kgo.ConsumeTopics("old"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	cons := brokertest.Client(t, b.KafkaAddr(), kgo.ConsumeTopics("old"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	recs := cons.PollRecords(ctx, 10).Records()
 	if len(recs) != 1 || recs[0].Offset != 5 || string(recs[0].Value) != "new" {
 		t.Fatalf("after retention: %d records, first %+v", len(recs), recs)

@@ -1,0 +1,63 @@
+package brokertest
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Client returns a franz-go client seeded with addr, closed when the test
+// ends. STRATA_TEST_LOG=debug turns on its debug log, with timestamps.
+func Client(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
+	t.Helper()
+	base := []kgo.Opt{kgo.SeedBrokers(addr)}
+	if os.Getenv("STRATA_TEST_LOG") == "debug" {
+		stamp := func() string { return time.Now().UTC().Format("15:04:05.000000 ") }
+		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, stamp)))
+	}
+	cl, err := kgo.NewClient(append(base, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	return cl
+}
+
+// Admin returns an admin client for addr, closed when the test ends.
+func Admin(t testing.TB, addr string) *kadm.Client { return kadm.NewClient(Client(t, addr)) }
+
+// Context returns a context that ends after d or with the test.
+func Context(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// CreateTopic creates a topic with replication factor 1 or fails the test.
+func CreateTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	resp, err := adm.CreateTopic(Context(t, 10*time.Second), partitions, 1, configs, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	}
+}
+
+// Rand returns a random source whose seed is logged so that a failure can
+// be replayed; STRATA_TEST_SEED sets the seed.
+func Rand(t testing.TB) *rand.Rand {
+	t.Helper()
+	s := rand.Uint64()
+	if env := os.Getenv("STRATA_TEST_SEED"); env != "" {
+		if _, err := fmt.Sscan(env, &s); err != nil {
+			t.Fatalf("STRATA_TEST_SEED: %v", err)
+		}
+	}
+	t.Logf("seed %d (replay with STRATA_TEST_SEED=%d)", s, s)
+	return rand.New(rand.NewPCG(s, s))
+}

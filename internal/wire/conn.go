@@ -147,13 +147,17 @@ func (c *conn) decode(frame []byte) (pending, error) {
 	if !ok {
 		return pending{}, fmt.Errorf("%w: unsupported API key %d", ErrMalformed, h.Key)
 	}
+	body := kmsg.RequestForKey(h.Key)
 	if h.Version < api.MinVersion || h.Version > api.MaxVersion {
 		if h.Key == apiVersionsKey {
 			return pending{frame: c.srv.unsupportedApiVersions(h.CorrelationID)}, nil
 		}
-		return pending{}, fmt.Errorf("%w: %s v%d is not supported (v%d-v%d)", ErrMalformed, kmsg.NameForKey(h.Key), h.Version, api.MinVersion, api.MaxVersion)
+		if h.Version > body.MaxVersion() {
+			// Newer than any version kmsg knows: the body cannot even be
+			// read, so there is no response of its shape to give.
+			return pending{}, fmt.Errorf("%w: %s v%d is newer than any known version", ErrMalformed, kmsg.NameForKey(h.Key), h.Version)
+		}
 	}
-	body := kmsg.RequestForKey(h.Key)
 	body.SetVersion(h.Version)
 	if body.IsFlexible() {
 		if rest, err = skipTaggedFields(rest); err != nil {
@@ -163,11 +167,30 @@ func (c *conn) decode(frame []byte) (pending, error) {
 	if err := body.ReadFrom(rest); err != nil {
 		return pending{}, fmt.Errorf("%w: %s v%d body: %v", ErrMalformed, kmsg.NameForKey(h.Key), h.Version, err)
 	}
+	if h.Version < api.MinVersion || h.Version > api.MaxVersion {
+		return c.refuseVersion(h, api, body)
+	}
 	r := &Request{Conn: c.info, Key: h.Key, Version: h.Version, CorrelationID: h.CorrelationID, Body: body, Received: time.Now()}
 	if h.ClientID != nil {
 		r.ClientID = *h.ClientID
 	}
 	return pending{req: r, api: api}, nil
+}
+
+// refuseVersion answers a request at a version outside the served range
+// with UNSUPPORTED_VERSION in a response of that version. A produce with
+// acks=0 expects no response, so its connection is closed instead.
+func (c *conn) refuseVersion(h header, api API, body kmsg.Request) (pending, error) {
+	if p, ok := body.(*kmsg.ProduceRequest); ok && p.Acks == 0 {
+		return pending{}, fmt.Errorf("%w: %s v%d with acks=0 is not supported (v%d-v%d)", ErrMalformed, kmsg.NameForKey(h.Key), h.Version, api.MinVersion, api.MaxVersion)
+	}
+	c.log.Info("refusing request at an unsupported version", "api", kmsg.NameForKey(h.Key), "version", h.Version,
+		"min", api.MinVersion, "max", api.MaxVersion)
+	resp := unsupportedResponse(body, kerr.UnsupportedVersion.Code)
+	buf := appendResponseHeader(nil, h.CorrelationID, resp.IsFlexible())
+	buf = resp.AppendTo(buf)
+	finishFrame(buf, 0)
+	return pending{frame: buf}, nil
 }
 
 // process runs handlers in request order.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -353,8 +354,10 @@ func (c *collector) result(t *testing.T) map[pos]record {
 type client struct {
 	name string
 	opts genOpts
-	// codecs it writes and reads; nil is all of codecs.
-	codecs []string
+	// codecs it writes and reads; nil is all of codecs. noCodecWhy says
+	// why the others are missing.
+	codecs     []string
+	noCodecWhy string
 	// produce writes recs to topic with codec and returns where each
 	// landed, or nil if the client cannot tell (then records are matched
 	// by key).
@@ -367,7 +370,8 @@ type client struct {
 	consume func(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record
 }
 
-// runClient runs a client against one Strata node, for every codec: the
+// runClient runs a client against one Strata node, for every codec (the
+// matrix cells codec/...): the
 // client writes, kgo reads and checks that against what was written, then
 // the client reads the same records back; and the client reads records that
 // kgo wrote. kgo reads first so that a client's writes are checked even
@@ -378,8 +382,12 @@ func runClient(t *testing.T, addr string, c client) {
 	if cs == nil {
 		cs = codecs
 	}
-	for _, codec := range cs {
-		t.Run(codec, func(t *testing.T) {
+	for _, codec := range codecs {
+		if !slices.Contains(cs, codec) {
+			unsupported(c.name, "codec/"+codec, c.noCodecWhy)
+			continue
+		}
+		cell(t, c.name, "codec/"+codec, func(t *testing.T) {
 			rng := brokertest.Rand(t)
 			sw := newStopwatch(t, n)
 			defer sw.log()

@@ -45,6 +45,13 @@ func (r *rawBroker) request(req kmsg.Request) kmsg.Response {
 	if req.GetVersion() == 0 && req.Key() != 18 {
 		req.SetVersion(req.MaxVersion())
 	}
+	return r.requestAt(req, req.GetVersion())
+}
+
+// requestAt sends req at exactly version v, 0 included.
+func (r *rawBroker) requestAt(req kmsg.Request, v int16) kmsg.Response {
+	r.t.Helper()
+	req.SetVersion(v)
 	r.corr++
 	b := []byte{0, 0, 0, 0}
 	b = binary.BigEndian.AppendUint16(b, uint16(req.Key()))
@@ -351,35 +358,79 @@ func TestMetadataAutoCreate(t *testing.T) {
 }
 
 // TestProduceAdvertisedFromZero: ApiVersions lists Produce from v0, as
-// Kafka 4.0 does for librdkafka's sake (KAFKA-18659), while a request below
-// v3 is refused by closing the connection.
+// Kafka 4.0 does for librdkafka's sake (KAFKA-18659), though only v3+ is
+// served.
 func TestProduceAdvertisedFromZero(t *testing.T) {
 	r := newRaw(t)
 	req := kmsg.NewPtrApiVersionsRequest()
 	req.SetVersion(3)
 	req.ClientSoftwareName, req.ClientSoftwareVersion = "raw", "1"
 	resp := r.request(req).(*kmsg.ApiVersionsResponse)
-	found := false
 	for _, k := range resp.ApiKeys {
 		if k.ApiKey == 0 {
-			found = true
 			if k.MinVersion != 0 || k.MaxVersion != 13 {
 				t.Fatalf("Produce advertised as v%d-v%d", k.MinVersion, k.MaxVersion)
 			}
+			return
 		}
 	}
-	if !found {
-		t.Fatal("Produce not advertised")
+	t.Fatal("Produce not advertised")
+}
+
+// TestOldVersionsGetUnsupportedVersion: a request at a version below the
+// served range gets a response of its own version with UNSUPPORTED_VERSION
+// for every partition it named, and the connection stays usable.
+func TestOldVersionsGetUnsupportedVersion(t *testing.T) {
+	r := newRaw(t)
+	brokertest.CreateTopic(t, r.adm, "old", 2, nil)
+	unsupported := kerr.UnsupportedVersion.Code
+
+	produce := kmsg.NewPtrProduceRequest()
+	produce.SetVersion(2)
+	produce.Acks, produce.TimeoutMillis = 1, 1000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic = "old"
+	for p := int32(0); p < 2; p++ {
+		pp := kmsg.NewProduceRequestTopicPartition()
+		pp.Partition, pp.Records = p, batch(1, 10)
+		pt.Partitions = append(pt.Partitions, pp)
 	}
-	old := kmsg.NewPtrProduceRequest()
-	old.SetVersion(2)
-	old.Acks = 1
-	b := []byte{0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 9, 0xff, 0xff}
-	b = old.AppendTo(b)
-	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
-	r.conn.Write(b)
-	r.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	if n, err := r.conn.Read(make([]byte, 1)); err == nil {
-		t.Fatalf("Produce v2 answered (%d bytes) instead of closing the connection", n)
+	produce.Topics = append(produce.Topics, pt)
+	presp := r.request(produce).(*kmsg.ProduceResponse)
+	if len(presp.Topics) != 1 || presp.Topics[0].Topic != "old" || len(presp.Topics[0].Partitions) != 2 {
+		t.Fatalf("Produce v2 response: %+v", presp.Topics)
+	}
+	for _, p := range presp.Topics[0].Partitions {
+		if p.ErrorCode != unsupported {
+			t.Fatalf("Produce v2 partition %d: %v", p.Partition, kerr.ErrorForCode(p.ErrorCode))
+		}
+	}
+
+	fetch := fetchReq("old", 0, 1)
+	fetch.SetVersion(3)
+	fresp := r.fetch(fetch)
+	if len(fresp.Topics) != 1 || len(fresp.Topics[0].Partitions) != 2 || fresp.Topics[0].Partitions[1].Partition != 1 ||
+		fresp.Topics[0].Partitions[1].ErrorCode != unsupported {
+		t.Fatalf("Fetch v3 response: %+v", fresp.Topics)
+	}
+
+	lo := kmsg.NewPtrListOffsetsRequest()
+	lo.SetVersion(0)
+	lt := kmsg.NewListOffsetsRequestTopic()
+	lt.Topic = "old"
+	lp := kmsg.NewListOffsetsRequestTopicPartition()
+	lp.Timestamp, lp.MaxNumOffsets = -1, 1
+	lt.Partitions = append(lt.Partitions, lp)
+	lo.Topics = append(lo.Topics, lt)
+	lresp := r.requestAt(lo, 0).(*kmsg.ListOffsetsResponse)
+	if lresp.Topics[0].Partitions[0].ErrorCode != unsupported {
+		t.Fatalf("ListOffsets v0: %+v", lresp.Topics)
+	}
+	// Nothing was written, and the connection still serves current versions.
+	if end := r.endOffset("old"); end != 0 {
+		t.Fatalf("refused produce appended: end offset %d", end)
+	}
+	if sp := r.produce("old", 0, batch(1, 10)); sp.ErrorCode != 0 {
+		t.Fatalf("current produce after refusals: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
 }

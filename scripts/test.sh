@@ -10,16 +10,10 @@ cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-5s}
 
-as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
-
-# Debian packages used by the tests: kcat (librdkafka's CLI client).
-need=()
-command -v kcat >/dev/null 2>&1 || need+=(kcat)
-if [ ${#need[@]} -gt 0 ]; then
-  echo "== installing ${need[*]}"
-  as_root apt-get update -qq
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
-fi
+echo "== installing the compatibility suite's clients"
+for script in test/compat/install/*.sh; do
+  bash "$script"
+done
 
 echo "== go modules"
 go mod download

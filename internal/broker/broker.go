@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/strata-db/strata/internal/broker/api"
 	"github.com/strata-db/strata/internal/config"
+	"github.com/strata-db/strata/internal/coord"
 	"github.com/strata-db/strata/internal/log"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
@@ -90,6 +91,7 @@ type Broker struct {
 	meta                *meta.Store
 	logs                *log.Manager
 	replicas            *replica.Manager
+	groups              *coord.Coordinator
 	wire                *wire.Server
 	httpSrv             *httpServer
 
@@ -144,6 +146,9 @@ func (b *Broker) start() error {
 		return err
 	}
 	if err := b.startStorage(ctx); err != nil {
+		return err
+	}
+	if err := b.startGroups(ctx); err != nil {
 		return err
 	}
 	return b.startKafka()
@@ -210,7 +215,7 @@ func (b *Broker) startStorage(ctx context.Context) error {
 
 func (b *Broker) startKafka() error {
 	h := api.New(api.Config{
-		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Static: b.static(),
+		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(),
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
 	})
@@ -268,6 +273,9 @@ func (b *Broker) stop() error {
 		b.cancel()
 	}
 	b.wg.Wait()
+	if b.groups != nil {
+		b.groups.Close()
+	}
 	if b.logs != nil {
 		errs = append(errs, b.logs.Close())
 	}

@@ -265,6 +265,32 @@ var brokerOnlyDefs = []*Def{
 		Validate: atLeast(1),
 	},
 	{
+		Name: "group.initial.rebalance.delay.ms", Type: Int, Default: str("3000"), ReadOnly: true,
+		Doc: "The amount of time the group coordinator will wait for more consumers to join a new group before performing " +
+			"the first rebalance. A longer delay means potentially fewer rebalances, but increases the time until processing begins.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "offset.metadata.max.bytes", Type: Int, Default: str("4096"), ReadOnly: true,
+		Doc:      "The maximum size for a metadata entry associated with an offset commit.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "offsets.retention.check.interval.ms", Type: Long, Default: str("600000"), ReadOnly: true,
+		Doc:      "Frequency at which to check for stale offsets.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "offsets.topic.num.partitions", Type: Int, Default: str("50"), ReadOnly: true,
+		Doc:      "The number of partitions for the offset commit topic (should not change after deployment).",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "offsets.topic.segment.bytes", Type: Int, Default: str("104857600"), ReadOnly: true,
+		Doc:      "The offsets topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads.",
+		Validate: atLeast(1),
+	},
+	{
 		Name: "offsets.retention.minutes", Type: Int, Default: str("10080"), ReadOnly: true,
 		Doc: "How long committed offsets are kept after a consumer group becomes empty, or, for standalone consumers, " +
 			"after the last commit. Offsets of deleted groups and topics are removed without waiting.",

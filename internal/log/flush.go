@@ -119,6 +119,17 @@ func (l *Log) Close() error {
 }
 
 func (l *Log) closeLocked() error {
+	if !l.modified && l.failed == nil {
+		// Nothing changed since Open left the files consistent.
+		var err error
+		for _, s := range l.segs {
+			if cerr := s.file.Close(); cerr != nil {
+				err = errors.Join(err, storageErr(fmt.Sprintf("close segment %d of %s", s.base, l.dir), cerr))
+			}
+		}
+		l.expireRetired()
+		return err
+	}
 	err := l.repairLocked()
 	act := l.active()
 	act.ix.finish(act.base)

@@ -98,6 +98,10 @@ type Log struct {
 	lastFlush      time.Time
 	failed         error // a failed append could not be undone; repaired before the next append
 	closed         bool
+	// modified records any change to the log's files since Open (which
+	// leaves them consistent): Close of an unmodified log writes nothing,
+	// so an idle partition costs no fsyncs at shutdown.
+	modified bool
 
 	// truncations counts TruncateTo calls. They rewrite file bytes a reader
 	// may have located before; a reader that sees the count change while it
@@ -234,6 +238,7 @@ func (l *Log) appendLocked(b []byte, leader bool, epoch int32, appendTimeMs int6
 		return AppendInfo{}, false, err
 	}
 	s := l.active()
+	l.modified = true
 	n, err := s.file.Write(b)
 	if err == nil && n != len(b) {
 		err = io.ErrShortWrite
@@ -300,6 +305,7 @@ func (l *Log) learnEpochsLocked(b []byte, leader bool, epoch int32, first int64)
 // writeEpochsLocked persists the epoch cache. Only called under mu's write
 // lock, so checkpoints are written in the order the cache changes.
 func (l *Log) writeEpochsLocked() error {
+	l.modified = true
 	if err := writeFileAtomic(l.fs, l.path(epochCheckpoint), l.epochs.marshal()); err != nil {
 		return storageErr("write leader epoch checkpoint", err)
 	}
@@ -374,6 +380,7 @@ func (l *Log) maybeRollLocked(n int, last int64, now time.Time) error {
 // rollLocked closes the active segment and starts a new one at the log end
 // offset. The closed segment's index files are written by the next flush.
 func (l *Log) rollLocked(reason string) error {
+	l.modified = true
 	old := l.active()
 	ns, err := createSegment(l.fs, l.dir, l.logEndOffset, l.logger, l.now())
 	if err != nil {

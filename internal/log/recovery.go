@@ -421,12 +421,14 @@ func (l *Log) finishLoad(cp checkpoints, recovered bool) error {
 	l.epochs.truncateFromEnd(l.logEndOffset)
 	l.epochs.truncateFromStart(l.logStartOffset)
 	l.recoveryPoint = min(cp.rp, l.logEndOffset)
+	l.modified = recovered
 	if recovered {
 		if err := l.syncRecoveredLocked(); err != nil {
 			return err
 		}
 	}
-	if !bytes.Equal(l.epochs.marshal(), cp.epochFile) {
+	// A missing checkpoint file is an empty cache: no need to write one.
+	if !bytes.Equal(l.epochs.marshal(), cp.epochFile) && (len(l.epochs.entries) > 0 || len(cp.epochFile) > 0) {
 		return l.writeEpochsLocked()
 	}
 	return nil

@@ -125,6 +125,7 @@ func (l *Log) removePrefix(minStart, upTo int64, retention bool) (int, int64, er
 	if persist {
 		l.persistedStart = max(l.persistedStart, start)
 	}
+	l.modified = l.modified || persist || k > 0
 	victims := append([]*segment(nil), l.segs[:k]...)
 	l.segs = append([]*segment(nil), l.segs[k:]...)
 	l.logStartOffset = max(l.logStartOffset, start)

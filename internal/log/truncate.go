@@ -51,6 +51,7 @@ func (l *Log) truncateLocked(offset int64) ([]*segment, error) {
 	if end >= l.logEndOffset {
 		return nil, nil
 	}
+	l.modified = true
 	// A lower recovery point goes to disk first: after a crash, recovery
 	// must rescan from here, where new data will be appended.
 	if l.recoveryPoint > end {
@@ -164,6 +165,7 @@ func (l *Log) truncateFully(offset int64) error {
 }
 
 func (l *Log) truncateFullyLocked(offset int64) ([]*segment, error) {
+	l.modified = true
 	for _, name := range []string{logStartOffsetFile, recoveryPointFile} {
 		if err := writeOffsetFile(l.fs, l.dir, name, offset); err != nil {
 			return nil, storageErr("truncate fully", err)

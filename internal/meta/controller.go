@@ -23,6 +23,8 @@ type TopicSpec struct {
 	ReplicationFactor int16
 	Assignments       [][]int32 // replicas per partition, optional
 	Configs           map[string]string
+	// Internal marks a topic of Strata's own (in SystemTenant).
+	Internal bool
 }
 
 // CreateResult is the outcome of one TopicSpec.
@@ -87,7 +89,7 @@ func buildTopic(im *Image, tenant TenantID, spec TopicSpec) (*Topic, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Topic{ID: NewTopicID(), Tenant: tenant, Name: spec.Name, Partitions: parts, Configs: spec.Configs}, nil
+	return &Topic{ID: NewTopicID(), Tenant: tenant, Name: spec.Name, Partitions: parts, Configs: spec.Configs, Internal: spec.Internal}, nil
 }
 
 // placePartitions assigns n new partitions (numbered from first) to brokers:

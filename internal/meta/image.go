@@ -15,6 +15,11 @@ type TenantID string
 // authentication.
 const DefaultTenant TenantID = "lc-default"
 
+// SystemTenant owns Strata's internal topics (group and transaction
+// state). No connection is ever mapped to it, so tenants can neither see
+// nor name its topics.
+const SystemTenant TenantID = "_system"
+
 // TopicID is a topic's UUID (KIP-516). It never changes for the life of the
 // topic and is never reused, so it names the topic's logs on disk.
 type TopicID [16]byte

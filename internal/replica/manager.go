@@ -297,6 +297,10 @@ func LogConfig(c config.Topic) log.Config {
 	lc.IndexIntervalBytes = int(c.IndexIntervalBytes)
 	lc.RetentionBytes = c.RetentionBytes
 	lc.RetentionMs = c.Retention
+	if !c.CleanupPolicyDelete {
+		// Compacted only: records live until compaction replaces them.
+		lc.RetentionBytes, lc.RetentionMs = -1, -1
+	}
 	lc.FlushMessages = c.FlushMessages
 	lc.FlushMs = c.FlushInterval
 	lc.FileDeleteDelay = c.FileDeleteDelay

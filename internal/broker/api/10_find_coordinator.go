@@ -1,13 +1,16 @@
 package api
 
-// FindCoordinator, v0-v6. On a single node every group and transactional
-// id is coordinated by this node. Batched keys arrive from v4. librdkafka
-// also requires v0 to be listed before it enables lz4.
+// FindCoordinator, v0-v6. A group is coordinated by the leader of its
+// partition of the offsets topic; a transactional id, until transactions
+// land, by this node. Batched keys arrive from v4. librdkafka also
+// requires v0 to be listed before it enables lz4.
 
 import (
 	"context"
 	"fmt"
 
+	"github.com/strata-db/strata/internal/coord"
+	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -24,18 +27,18 @@ func (h *Handlers) findCoordinator(_ context.Context, r *wire.Request) (kmsg.Res
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if r.Version < 4 {
-		c := h.coordinator(req.CoordinatorType, req.CoordinatorKey)
+		c := h.coordinator(r.Conn.Tenant, req.CoordinatorType, req.CoordinatorKey)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, h.coordinator(req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, h.coordinator(r.Conn.Tenant, req.CoordinatorType, key))
 	}
 	return resp, nil
 }
 
-func (h *Handlers) coordinator(typ int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (h *Handlers) coordinator(tenant string, typ int8, key string) kmsg.FindCoordinatorResponseCoordinator {
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	var err error
@@ -51,11 +54,34 @@ func (h *Handlers) coordinator(typ int8, key string) kmsg.FindCoordinatorRespons
 		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
 		return c
 	}
-	b, ok := h.cfg.Meta.Image().Broker(h.cfg.NodeID)
+	im := h.cfg.Meta.Image()
+	node := h.cfg.NodeID
+	if typ == coordinatorKeyGroup {
+		var err error
+		if node, err = h.groupCoordinator(im, coord.GroupKey{Tenant: tenant, Group: key}); err != nil {
+			c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
+			return c
+		}
+	}
+	b, ok := im.Broker(node)
 	if !ok {
 		c.ErrorCode = kerr.CoordinatorNotAvailable.Code
 		return c
 	}
 	c.NodeID, c.Host, c.Port = b.ID, b.Host, b.Port
 	return c
+}
+
+// groupCoordinator is the node leading the group's offsets partition.
+func (h *Handlers) groupCoordinator(im *meta.Image, k coord.GroupKey) (int32, error) {
+	t, ok := im.TopicByName(meta.SystemTenant, coord.OffsetsTopic)
+	if !ok {
+		return -1, kerr.CoordinatorNotAvailable
+	}
+	p := coord.PartitionFor(k, int32(len(t.Partitions)))
+	leader := t.Partitions[p].Leader
+	if leader == h.cfg.NodeID && !h.cfg.Groups.Loaded(p) {
+		return -1, kerr.CoordinatorLoadInProgress
+	}
+	return leader, nil
 }

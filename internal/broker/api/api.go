@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/strata-db/strata/internal/coord"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
 	"github.com/strata-db/strata/internal/wire"
@@ -23,6 +24,7 @@ type Config struct {
 	NodeID   int32
 	Meta     *meta.Store
 	Replicas *replica.Manager
+	Groups   *coord.Coordinator
 	// Static holds broker configs from the server's config file.
 	Static map[string]string
 	// DataDir is reported by DescribeLogDirs.

@@ -12,7 +12,8 @@ import (
 
 // Start runs a single-node cluster in a temporary data directory on free
 // loopback ports and closes it when the test ends. mutate may change the
-// config before start.
+// config before start (a mutate that sets Static replaces the short
+// initial rebalance delay tests get by default).
 func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
 	t.Helper()
 	cfg := broker.DefaultConfig()
@@ -20,6 +21,9 @@ func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
 	cfg.Listen = "127.0.0.1:0"
 	cfg.HTTP = "127.0.0.1:0"
 	cfg.Logger = Logger()
+	// Kafka waits 3 s before a new group's first rebalance; tests need no
+	// such wait for members that start together.
+	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
 	for _, m := range mutate {
 		m(&cfg)
 	}

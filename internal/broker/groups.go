@@ -1,0 +1,87 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/strata-db/strata/internal/coord"
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/replica"
+)
+
+// startGroups creates the offsets topic on first start, then loads the
+// partitions of it that this node leads into the group coordinator.
+func (b *Broker) startGroups(ctx context.Context) error {
+	cfg := coord.DefaultConfig()
+	cfg.Partitions = int32(b.brokerInt("offsets.topic.num.partitions"))
+	cfg.MinSessionTimeout = b.brokerDuration("group.min.session.timeout.ms")
+	cfg.MaxSessionTimeout = b.brokerDuration("group.max.session.timeout.ms")
+	cfg.InitialRebalanceDelay = b.brokerDuration("group.initial.rebalance.delay.ms")
+	cfg.MaxGroupSize = int(b.brokerInt("group.max.size"))
+	cfg.OffsetsRetention = time.Duration(b.brokerInt("offsets.retention.minutes")) * time.Minute
+	cfg.RetentionCheck = b.brokerDuration("offsets.retention.check.interval.ms")
+	cfg.MaxMetadataBytes = int(b.brokerInt("offset.metadata.max.bytes"))
+	cfg.Logger = b.log
+	b.groups = coord.New(cfg)
+
+	t, err := b.ensureOffsetsTopic(ctx, cfg.Partitions)
+	if err != nil {
+		return err
+	}
+	for i, p := range t.Partitions {
+		if p.Leader != b.cfg.NodeID {
+			continue
+		}
+		part, ok := b.replicas.Get(replica.Key{Topic: t.ID, Partition: int32(i)})
+		if !ok {
+			return fmt.Errorf("broker: offsets partition %d is not open: %v", i, b.replicas.OfflineError(replica.Key{Topic: t.ID, Partition: int32(i)}))
+		}
+		if err := b.groups.Load(int32(i), partitionLog{part}); err != nil {
+			return err
+		}
+	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.groups.RunExpiry(ctx) }()
+	return nil
+}
+
+func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*meta.Topic, error) {
+	if t, ok := b.meta.Image().TopicByName(meta.SystemTenant, coord.OffsetsTopic); ok {
+		return t, nil
+	}
+	spec := meta.TopicSpec{
+		Name: coord.OffsetsTopic, NumPartitions: partitions, ReplicationFactor: 1, Internal: true,
+		Configs: map[string]string{
+			"cleanup.policy": "compact",
+			"segment.bytes":  strconv.FormatInt(b.brokerInt("offsets.topic.segment.bytes"), 10),
+		},
+	}
+	res := b.meta.CreateTopics(ctx, meta.SystemTenant, []meta.TopicSpec{spec}, false)
+	if err := res[0].Err; err != nil && !meta.IsKafkaError(err) {
+		return nil, fmt.Errorf("broker: create %s: %w", coord.OffsetsTopic, err)
+	}
+	b.replicas.Reconcile()
+	t, ok := b.meta.Image().TopicByName(meta.SystemTenant, coord.OffsetsTopic)
+	if !ok {
+		return nil, fmt.Errorf("broker: create %s: %v", coord.OffsetsTopic, res[0].Err)
+	}
+	return t, nil
+}
+
+// partitionLog lets the coordinator use a partition of the offsets topic.
+type partitionLog struct{ p *replica.Partition }
+
+func (l partitionLog) Append(batch []byte) error {
+	_, err := l.p.Append(batch)
+	return err
+}
+
+func (l partitionLog) Read(offset int64, maxBytes int) ([]byte, error) {
+	f, err := l.p.Read(offset, maxBytes, true)
+	return f.Records, err
+}
+
+func (l partitionLog) StartOffset() int64 { return l.p.LogStartOffset() }
+func (l partitionLog) EndOffset() int64   { return l.p.HighWatermark() }

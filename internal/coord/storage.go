@@ -1,0 +1,206 @@
+package coord
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/strata-db/strata/internal/record"
+)
+
+// Log is one partition of the offsets topic, as the coordinator uses it.
+type Log interface {
+	// Append writes one batch; it returns once the batch is committed.
+	Append(batch []byte) error
+	// Read returns whole batches from offset on, nothing at the end.
+	Read(offset int64, maxBytes int) ([]byte, error)
+	StartOffset() int64
+	EndOffset() int64
+}
+
+// Records in the offsets topic. Keys identify what a record is about, so
+// that compaction keeps the latest per key; a null value is a tombstone.
+// Keys and values are JSON: a few hundred bytes per commit is cheap next to
+// the log's other costs, and the topic stays readable with any client.
+//
+//	key   {"v":1,"type":"offset","tenant":T,"group":G,"topic":X,"partition":P}
+//	value {"offset":O,"leaderEpoch":E,"metadata":M,"commitMs":C}
+//	key   {"v":1,"type":"group","tenant":T,"group":G}
+//	value groupValue (below)
+type recordKey struct {
+	V         int    `json:"v"`
+	Type      string `json:"type"`
+	Tenant    string `json:"tenant"`
+	Group     string `json:"group"`
+	Topic     string `json:"topic,omitempty"`
+	Partition int32  `json:"partition,omitempty"`
+}
+
+const (
+	keyTypeOffset = "offset"
+	keyTypeGroup  = "group"
+)
+
+type topicPartition struct {
+	Topic     string
+	Partition int32
+}
+
+type offsetCommit struct {
+	Offset      int64  `json:"offset"`
+	LeaderEpoch int32  `json:"leaderEpoch"`
+	Metadata    string `json:"metadata"`
+	CommitMs    int64  `json:"commitMs"`
+}
+
+type groupValue struct {
+	ProtocolType string        `json:"protocolType"`
+	Generation   int32         `json:"generation"`
+	Protocol     string        `json:"protocol"`
+	Leader       string        `json:"leader"`
+	StateMs      int64         `json:"stateMs"`
+	Members      []memberValue `json:"members"`
+}
+
+type memberValue struct {
+	ID           string `json:"id"`
+	InstanceID   string `json:"instanceId,omitempty"`
+	ClientID     string `json:"clientId"`
+	ClientHost   string `json:"clientHost"`
+	SessionMs    int64  `json:"sessionMs"`
+	RebalanceMs  int64  `json:"rebalanceMs"`
+	Subscription []byte `json:"subscription"`
+	Assignment   []byte `json:"assignment"`
+}
+
+func offsetKey(g GroupKey, tp topicPartition) []byte {
+	return mustJSON(recordKey{V: 1, Type: keyTypeOffset, Tenant: g.Tenant, Group: g.Group, Topic: tp.Topic, Partition: tp.Partition})
+}
+
+func groupKey(g GroupKey) []byte {
+	return mustJSON(recordKey{V: 1, Type: keyTypeGroup, Tenant: g.Tenant, Group: g.Group})
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("coord: encode %T: %v", v, err))
+	}
+	return b
+}
+
+// groupRecord is the record of a group's membership as it stands. An empty
+// group without offsets is deleted with a tombstone instead.
+func (g *group) groupRecord() record.Record {
+	v := groupValue{ProtocolType: g.protocolType, Generation: g.generation, Protocol: g.protocol, Leader: g.leader, StateMs: g.stateSince.UnixMilli()}
+	for _, m := range g.members {
+		v.Members = append(v.Members, memberValue{
+			ID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost,
+			SessionMs: m.sessionTimeout.Milliseconds(), RebalanceMs: m.rebalanceTimeout.Milliseconds(),
+			Subscription: m.metadataFor(g.protocol), Assignment: m.assignment,
+		})
+	}
+	return record.Record{Key: groupKey(g.key), Value: mustJSON(v)}
+}
+
+// loadedState is what replaying a partition yields: the latest record per
+// key.
+type loadedState struct {
+	groups  map[GroupKey]*groupValue
+	offsets map[GroupKey]map[topicPartition]offsetCommit
+}
+
+// replay reads the whole partition and keeps the latest value per key.
+func replay(l Log) (*loadedState, error) {
+	st := &loadedState{groups: map[GroupKey]*groupValue{}, offsets: map[GroupKey]map[topicPartition]offsetCommit{}}
+	off, end := l.StartOffset(), l.EndOffset()
+	for off < end {
+		b, err := l.Read(off, 1<<20)
+		if err != nil {
+			return nil, fmt.Errorf("coord: replay at offset %d: %w", off, err)
+		}
+		if len(b) == 0 {
+			break
+		}
+		_, err = record.Split(b, func(batch []byte, h *record.Header) error {
+			off = h.NextOffset()
+			if h.Control() {
+				return nil
+			}
+			return record.ForEachStoredRecord(batch, 64<<20, func(r *record.Record) bool {
+				err = st.apply(r.Key, r.Value)
+				return err == nil
+			})
+		})
+		if err != nil {
+			return nil, fmt.Errorf("coord: replay at offset %d: %w", off, err)
+		}
+	}
+	return st, nil
+}
+
+func (st *loadedState) apply(key, value []byte) error {
+	var k recordKey
+	if err := json.Unmarshal(key, &k); err != nil {
+		return fmt.Errorf("bad key %q: %w", key, err)
+	}
+	gk := GroupKey{k.Tenant, k.Group}
+	switch k.Type {
+	case keyTypeGroup:
+		if value == nil {
+			delete(st.groups, gk)
+			return nil
+		}
+		var v groupValue
+		if err := json.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("bad group value for %s: %w", gk, err)
+		}
+		st.groups[gk] = &v
+	case keyTypeOffset:
+		tp := topicPartition{k.Topic, k.Partition}
+		if value == nil {
+			delete(st.offsets[gk], tp)
+			return nil
+		}
+		var v offsetCommit
+		if err := json.Unmarshal(value, &v); err != nil {
+			return fmt.Errorf("bad offset value for %s: %w", gk, err)
+		}
+		if st.offsets[gk] == nil {
+			st.offsets[gk] = map[topicPartition]offsetCommit{}
+		}
+		st.offsets[gk][tp] = v
+	}
+	return nil
+}
+
+// restore builds a group from its replayed state. Members keep their ids
+// and assignments and get a fresh session from now, so clients that
+// reconnect within their session timeout carry on without a rebalance.
+func restore(k GroupKey, v *groupValue, offsets map[topicPartition]offsetCommit, now time.Time) *group {
+	g := newGroup(k, now)
+	if offsets != nil {
+		g.offsets = offsets
+	}
+	if v == nil {
+		return g
+	}
+	g.protocolType, g.generation, g.protocol, g.leader = v.ProtocolType, v.Generation, v.Protocol, v.Leader
+	g.stateSince = time.UnixMilli(v.StateMs)
+	for _, mv := range v.Members {
+		m := &member{
+			id: mv.ID, instanceID: mv.InstanceID, clientID: mv.ClientID, clientHost: mv.ClientHost,
+			sessionTimeout: time.Duration(mv.SessionMs) * time.Millisecond, rebalanceTimeout: time.Duration(mv.RebalanceMs) * time.Millisecond,
+			protocols: []Protocol{{Name: v.Protocol, Metadata: mv.Subscription}}, assignment: mv.Assignment,
+		}
+		m.deadline = now.Add(m.sessionTimeout)
+		g.members[m.id] = m
+		if m.instanceID != "" {
+			g.static[m.instanceID] = m.id
+		}
+	}
+	if len(g.members) > 0 {
+		g.state = StateStable
+	}
+	return g
+}

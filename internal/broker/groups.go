@@ -62,7 +62,8 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*met
 	if err := res[0].Err; err != nil && !meta.IsKafkaError(err) {
 		return nil, fmt.Errorf("broker: create %s: %w", coord.OffsetsTopic, err)
 	}
-	b.replicas.Reconcile()
+	// The partition manager's Run loop opens the new partitions.
+	b.replicas.WaitReconciled(ctx, b.meta.Image().Index)
 	t, ok := b.meta.Image().TopicByName(meta.SystemTenant, coord.OffsetsTopic)
 	if !ok {
 		return nil, fmt.Errorf("broker: create %s: %v", coord.OffsetsTopic, res[0].Err)

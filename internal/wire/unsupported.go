@@ -38,6 +38,12 @@ func mirror(src, dst reflect.Value, code int16) {
 			df.SetInt(int64(code))
 			continue
 		}
+		if df.Kind() == reflect.Slice && df.Type().Elem().Kind() == reflect.Uint8 {
+			// Byte fields (a Fetch's records) go out empty, never null:
+			// Kafka never sends null records and librdkafka rejects them.
+			df.SetBytes([]byte{})
+			continue
+		}
 		sf := src.FieldByName(f.Name)
 		if !sf.IsValid() {
 			continue

@@ -413,6 +413,9 @@ func TestOldVersionsGetUnsupportedVersion(t *testing.T) {
 		fresp.Topics[0].Partitions[1].ErrorCode != unsupported {
 		t.Fatalf("Fetch v3 response: %+v", fresp.Topics)
 	}
+	if fresp.Topics[0].Partitions[0].RecordBatches == nil {
+		t.Fatal("refused Fetch carries null records; librdkafka cannot parse that")
+	}
 
 	lo := kmsg.NewPtrListOffsetsRequest()
 	lo.SetVersion(0)

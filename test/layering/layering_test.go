@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"internal/log/logtest":       {"internal/log"},
 	"internal/meta":              {"internal/config"},
 	"internal/wire":              {},
+	"internal/bench":             {},
 	"internal/coord":             {"internal/record"},
 	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/record"},
 	"internal/broker/api":        {"internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/wire"},

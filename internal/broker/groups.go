@@ -63,7 +63,9 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*met
 		return nil, fmt.Errorf("broker: create %s: %w", coord.OffsetsTopic, err)
 	}
 	// The partition manager's Run loop opens the new partitions.
-	b.replicas.WaitReconciled(ctx, b.meta.Image().Index)
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b.replicas.WaitReconciled(wctx, b.meta.Image().Index)
 	t, ok := b.meta.Image().TopicByName(meta.SystemTenant, coord.OffsetsTopic)
 	if !ok {
 		return nil, fmt.Errorf("broker: create %s: %v", coord.OffsetsTopic, res[0].Err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,8 @@ import (
 	"github.com/strata-db/strata/internal/replica"
 )
 
-// httpServer serves /healthz and /metrics (and, later, the admin API).
+// httpServer serves /healthz, /metrics and /debug/pprof (and, later, the
+// admin API).
 type httpServer struct {
 	srv  *http.Server
 	addr net.Addr
@@ -29,6 +31,10 @@ func startHTTP(addr string, b *Broker) (*httpServer, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}))
+	// Profiles for operators (the HTTP listener is loopback by default).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("broker: http listener: %w", err)

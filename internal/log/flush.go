@@ -83,6 +83,9 @@ func (l *Log) flushTo(upTo int64) error {
 			return storageErr("flush", err)
 		}
 	}
+	if err := l.syncEpochs(); err != nil {
+		return err
+	}
 	if target > rp {
 		if err := writeOffsetFile(l.fs, l.dir, recoveryPointFile, target); err != nil {
 			return storageErr("write recovery point", err)
@@ -98,6 +101,17 @@ func (l *Log) flushTo(upTo int64) error {
 		l.lastFlush = l.now()
 	}
 	return nil
+}
+
+// syncEpochs makes a checkpoint written without fsync durable, before the
+// recovery point may move past the epochs it records.
+func (l *Log) syncEpochs() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.epochsUnsynced || l.closed {
+		return nil
+	}
+	return l.writeEpochsLocked(true)
 }
 
 // Close flushes everything, writes the index files of every segment
@@ -170,7 +184,7 @@ func (l *Log) writeCheckpointsLocked() error {
 		}
 		l.persistedStart = l.logStartOffset
 	}
-	if err := l.writeEpochsLocked(); err != nil {
+	if err := l.writeEpochsLocked(true); err != nil {
 		return err
 	}
 	if err := syncDir(l.fs, l.dir); err != nil {

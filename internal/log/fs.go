@@ -75,6 +75,12 @@ func syncDir(fsys FS, dir string) error {
 // old or the new contents: write a temporary file, fsync it, rename it over
 // path and fsync the directory.
 func writeFileAtomic(fsys FS, path string, data []byte) error {
+	return replaceFile(fsys, path, data, true)
+}
+
+// replaceFile replaces path's contents atomically (temporary file and
+// rename); with sync the data and the rename are also made durable.
+func replaceFile(fsys FS, path string, data []byte, sync bool) error {
 	tmp := path + tmpSuffix
 	f, err := fsys.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
@@ -84,7 +90,7 @@ func writeFileAtomic(fsys FS, path string, data []byte) error {
 	if err == nil && n != len(data) {
 		err = io.ErrShortWrite
 	}
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {
@@ -96,6 +102,9 @@ func writeFileAtomic(fsys FS, path string, data []byte) error {
 	if err != nil {
 		_ = fsys.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if !sync {
+		return nil
 	}
 	return syncDir(fsys, filepath.Dir(path))
 }

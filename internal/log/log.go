@@ -102,6 +102,8 @@ type Log struct {
 	// leaves them consistent): Close of an unmodified log writes nothing,
 	// so an idle partition costs no fsyncs at shutdown.
 	modified bool
+	// epochsUnsynced: the epoch checkpoint was replaced without fsync.
+	epochsUnsynced bool
 
 	// truncations counts TruncateTo calls. They rewrite file bytes a reader
 	// may have located before; a reader that sees the count change while it
@@ -295,7 +297,7 @@ func (l *Log) learnEpochsLocked(b []byte, leader bool, epoch int32, first int64)
 	if !changed {
 		return nil
 	}
-	if err := l.writeEpochsLocked(); err != nil {
+	if err := l.writeEpochsLocked(false); err != nil {
 		l.epochs.truncateFromEnd(l.logEndOffset)
 		return err
 	}
@@ -303,13 +305,33 @@ func (l *Log) learnEpochsLocked(b []byte, leader bool, epoch int32, first int64)
 }
 
 // writeEpochsLocked persists the epoch cache. Only called under mu's write
-// lock, so checkpoints are written in the order the cache changes.
-func (l *Log) writeEpochsLocked() error {
+// lock, so checkpoints are written in the order the cache changes. Without
+// sync (when an epoch begins, on or near the produce path) the file is
+// replaced but not fsynced: recovery rebuilds epochs from the batches it
+// scans, and flushTo fsyncs the checkpoint before the recovery point moves
+// past an epoch's start (KAFKA-15046 made the same trade).
+func (l *Log) writeEpochsLocked(sync bool) error {
 	l.modified = true
-	if err := writeFileAtomic(l.fs, l.path(epochCheckpoint), l.epochs.marshal()); err != nil {
+	if err := replaceFile(l.fs, l.path(epochCheckpoint), l.epochs.marshal(), sync); err != nil {
 		return storageErr("write leader epoch checkpoint", err)
 	}
+	l.epochsUnsynced = !sync
 	return nil
+}
+
+// BeginEpoch records that leaderEpoch starts at the log end offset, as a
+// new leader does when it takes over, so that its appends write no
+// checkpoint. An epoch not newer than the latest changes nothing.
+func (l *Log) BeginEpoch(leaderEpoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if !l.epochs.assign(leaderEpoch, l.logEndOffset) {
+		return nil
+	}
+	return l.writeEpochsLocked(false)
 }
 
 // indexAppendedLocked updates the active segment for batches just written.

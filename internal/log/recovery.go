@@ -429,7 +429,7 @@ func (l *Log) finishLoad(cp checkpoints, recovered bool) error {
 	}
 	// A missing checkpoint file is an empty cache: no need to write one.
 	if !bytes.Equal(l.epochs.marshal(), cp.epochFile) && (len(l.epochs.entries) > 0 || len(cp.epochFile) > 0) {
-		return l.writeEpochsLocked()
+		return l.writeEpochsLocked(true)
 	}
 	return nil
 }

@@ -82,7 +82,7 @@ func (l *Log) truncateLocked(offset int64) ([]*segment, error) {
 	l.failed = nil // the failed tail was cut or belongs to a retired segment
 	l.logEndOffset = end
 	if l.epochs.truncateFromEnd(end) {
-		if err := l.writeEpochsLocked(); err != nil {
+		if err := l.writeEpochsLocked(true); err != nil {
 			return victims, err
 		}
 	}
@@ -201,5 +201,5 @@ func (l *Log) truncateFullyLocked(offset int64) ([]*segment, error) {
 	l.failed, l.dirSynced, l.unflushedMsgs = nil, false, 0
 	l.epochs.entries = nil
 	l.logger.Info("log: truncated fully", "dir", l.dir, "offset", offset, "deleted_segments", len(victims))
-	return victims, l.writeEpochsLocked()
+	return victims, l.writeEpochsLocked(true)
 }

@@ -132,6 +132,8 @@ func (m *Manager) Run(ctx context.Context) {
 	changes := m.cfg.Meta.Subscribe()
 	retry := time.NewTicker(m.cfg.RetryInterval)
 	defer retry.Stop()
+	// Changes committed before the subscription sent no notification.
+	m.Reconcile()
 	for {
 		select {
 		case <-ctx.Done():
@@ -224,7 +226,16 @@ func (m *Manager) apply(im *meta.Image, k Key, t *meta.Topic) {
 		}
 		return
 	}
+	epoch := t.Partitions[k.Partition].LeaderEpoch
 	l, err := m.cfg.Logs.Open(logName(k), LogConfig(tc))
+	if err == nil {
+		// The epoch begins now, not at the first produce: no checkpoint
+		// write on the produce path. If this fails the first append
+		// records the epoch instead.
+		if berr := l.BeginEpoch(epoch); berr != nil {
+			m.log.Warn("cannot record leader epoch", "topic", t.Name, "partition", k.Partition, "err", berr)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -235,7 +246,7 @@ func (m *Manager) apply(im *meta.Image, k Key, t *meta.Topic) {
 		return
 	}
 	delete(m.offline, k)
-	m.parts[k] = newPartition(k, l, tc, t.Partitions[k.Partition].LeaderEpoch, m.cfg.Now)
+	m.parts[k] = newPartition(k, l, tc, epoch, m.cfg.Now)
 }
 
 func (m *Manager) closeUndesired(desired map[Key]*meta.Topic) {

@@ -187,6 +187,9 @@ type Fetched struct {
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (Fetched, error) {
 	hw := p.hw.Load()
 	f := Fetched{HighWatermark: hw, LastStable: hw, LogStartOffset: p.log.LogStartOffset()}
+	if offset == hw {
+		return f, nil // caught up: the common case of a long poll, no log read
+	}
 	if offset > hw && offset <= p.log.LogEndOffset() {
 		return f, nil // above the watermark but not out of range: nothing visible yet
 	}

@@ -44,6 +44,9 @@ type Request struct {
 	ClientID      string
 	Body          kmsg.Request
 	Received      time.Time
+	// ResponseSizeHint, set by a handler, is the response's expected size
+	// in bytes, so that it is encoded into a buffer that need not grow.
+	ResponseSizeHint int
 }
 
 // pending is a request waiting for the processor, or a response prepared by
@@ -231,7 +234,7 @@ func (c *conn) handle(ctx context.Context, p pending) (frame []byte, err error) 
 	}
 	resp.SetVersion(p.req.Version)
 	flexibleHeader := resp.IsFlexible() && p.req.Key != apiVersionsKey
-	buf := appendResponseHeader(make([]byte, 0, 256), p.req.CorrelationID, flexibleHeader)
+	buf := appendResponseHeader(getFrame(256+p.req.ResponseSizeHint), p.req.CorrelationID, flexibleHeader)
 	buf = resp.AppendTo(buf)
 	finishFrame(buf, 0)
 	return buf, err
@@ -257,6 +260,7 @@ func (c *conn) write() {
 			continue
 		}
 		c.srv.metrics.bytesOut.Add(float64(len(frame)))
+		putFrame(frame) // written (or copied into bw): no longer referenced
 	}
 	if !failed {
 		bw.Flush()

@@ -49,6 +49,7 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		reads = h.waitForData(ctx, tenant, req, plan.parts, reads)
 	}
 	sent, hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
+	r.ResponseSizeHint = fetchResponseSize(reads)
 	h.sessions.finish(&plan, sent, hadData)
 	return resp, nil
 }
@@ -182,4 +183,14 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 		cur.Partitions = append(cur.Partitions, sp)
 	}
 	return sent, hadData
+}
+
+// fetchResponseSize estimates a response's encoded size: its records plus
+// a generous allowance for the fields around each partition.
+func fetchResponseSize(reads []partRead) int {
+	n := 0
+	for _, rd := range reads {
+		n += len(rd.f.Records) + 96
+	}
+	return n
 }

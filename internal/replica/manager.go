@@ -132,6 +132,10 @@ func (m *Manager) Run(ctx context.Context) {
 	changes := m.cfg.Meta.Subscribe()
 	retry := time.NewTicker(m.cfg.RetryInterval)
 	defer retry.Stop()
+	// Changes committed before the subscription sent no notification.
+	// (Fix from main, applied here by the lead: without it start-up can
+	// hang waiting for the offsets topic's partitions.)
+	m.Reconcile()
 	for {
 		select {
 		case <-ctx.Done():

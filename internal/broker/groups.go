@@ -23,7 +23,14 @@ func (b *Broker) startGroups(ctx context.Context) error {
 	cfg.OffsetsRetention = time.Duration(b.brokerInt("offsets.retention.minutes")) * time.Minute
 	cfg.RetentionCheck = b.brokerDuration("offsets.retention.check.interval.ms")
 	cfg.MaxMetadataBytes = int(b.brokerInt("offset.metadata.max.bytes"))
+	cfg.ConsumerSessionTimeout = b.brokerDuration("group.consumer.session.timeout.ms")
+	cfg.ConsumerHeartbeatInterval = b.brokerDuration("group.consumer.heartbeat.interval.ms")
+	cfg.ConsumerMaxSize = int(b.brokerInt("group.consumer.max.size"))
+	cfg.Topics = groupTopics{b.meta}
 	cfg.Logger = b.log
+	if err := cfg.Validate(); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
 	b.groups = coord.New(cfg)
 
 	t, err := b.ensureOffsetsTopic(ctx, cfg.Partitions)
@@ -88,3 +95,43 @@ func (l partitionLog) Read(offset int64, maxBytes int) ([]byte, error) {
 
 func (l partitionLog) StartOffset() int64 { return l.p.LogStartOffset() }
 func (l partitionLog) EndOffset() int64   { return l.p.HighWatermark() }
+
+// groupTopics shows consumer groups the tenants' topics from the metadata
+// image. A snapshot is one image; its raft index is its version.
+type groupTopics struct{ meta *meta.Store }
+
+func (t groupTopics) Snapshot() coord.TopicSnapshot { return imageTopics{t.meta.Image()} }
+
+type imageTopics struct{ im *meta.Image }
+
+func topicInfo(t *meta.Topic) coord.TopicInfo {
+	return coord.TopicInfo{ID: coord.TopicID(t.ID), Name: t.Name, Partitions: int32(len(t.Partitions))}
+}
+
+func (s imageTopics) Version() uint64 { return s.im.Index }
+
+func (s imageTopics) ByName(tenant, name string) (coord.TopicInfo, bool) {
+	t, ok := s.im.TopicByName(meta.TenantID(tenant), name)
+	if !ok {
+		return coord.TopicInfo{}, false
+	}
+	return topicInfo(t), true
+}
+
+func (s imageTopics) ByID(tenant string, id coord.TopicID) (coord.TopicInfo, bool) {
+	t, ok := s.im.TopicByID(meta.TopicID(id))
+	if !ok || t.Tenant != meta.TenantID(tenant) {
+		return coord.TopicInfo{}, false
+	}
+	return topicInfo(t), true
+}
+
+func (s imageTopics) List(tenant string) []coord.TopicInfo {
+	var out []coord.TopicInfo
+	for _, t := range s.im.Topics(meta.TenantID(tenant)) {
+		if !t.Internal {
+			out = append(out, topicInfo(t))
+		}
+	}
+	return out
+}

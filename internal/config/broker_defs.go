@@ -215,6 +215,21 @@ var brokerOnlyDefs = []*Def{
 		Doc: "When set to true, topics can be deleted by the admin client. When set to false, deletion requests will be explicitly rejected by the broker.",
 	},
 	{
+		Name: "group.consumer.heartbeat.interval.ms", Type: Int, Default: str("5000"), ReadOnly: true,
+		Doc:      "The heartbeat interval given to the members of a consumer group.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "group.consumer.max.size", Type: Int, Default: str(intMax), ReadOnly: true,
+		Doc:      "The maximum number of consumers that a single consumer group can accommodate.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "group.consumer.session.timeout.ms", Type: Int, Default: str("45000"), ReadOnly: true,
+		Doc:      "The timeout to detect client failures when using the consumer group protocol.",
+		Validate: atLeast(1),
+	},
+	{
 		Name: "group.max.session.timeout.ms", Type: Int, Default: str("1800000"), ReadOnly: true,
 		Doc: "The maximum allowed session timeout for registered consumers. Longer timeouts give consumers more time to process " +
 			"messages in between heartbeats at the cost of a longer time to detect failures.",

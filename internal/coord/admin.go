@@ -1,6 +1,7 @@
 package coord
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/strata-db/strata/internal/record"
@@ -39,6 +40,10 @@ func (c *Coordinator) DescribeGroup(k GroupKey) (GroupDescription, error) {
 		return GroupDescription{Group: k.Group, State: StateDead}, kerr.GroupIDNotFound
 	}
 	defer g.mu.Unlock()
+	if g.cg != nil {
+		// As Kafka 4 answers DescribeGroups for a consumer group.
+		return GroupDescription{Group: k.Group, State: StateDead}, fmt.Errorf("%w: group %s is not a classic group", kerr.GroupIDNotFound, k.Group)
+	}
 	d := GroupDescription{Group: k.Group, State: g.state, ProtocolType: g.protocolType, Protocol: g.protocol}
 	for _, m := range g.members {
 		md := MemberDescription{MemberID: m.id, InstanceID: m.instanceID, ClientID: m.clientID, ClientHost: m.clientHost, Metadata: m.metadataFor(g.protocol)}
@@ -56,7 +61,16 @@ type ListedGroup struct {
 	Group        string
 	ProtocolType string
 	State        State
+	Type         GroupType
 }
+
+// GroupType is the protocol a group runs, as ListGroups v5 reports it.
+type GroupType string
+
+const (
+	GroupTypeClassic  GroupType = "classic"
+	GroupTypeConsumer GroupType = "consumer"
+)
 
 // ListGroups lists a tenant's groups on this coordinator.
 func (c *Coordinator) ListGroups(tenant string) []ListedGroup {
@@ -73,8 +87,12 @@ func (c *Coordinator) ListGroups(tenant string) []ListedGroup {
 				continue
 			}
 			g.mu.Lock()
-			if g.state != StateDead {
-				out = append(out, ListedGroup{Group: g.key.Group, ProtocolType: g.protocolType, State: g.state})
+			switch {
+			case g.state == StateDead:
+			case g.cg != nil:
+				out = append(out, ListedGroup{Group: g.key.Group, ProtocolType: consumerProtocolType, State: g.cg.state(), Type: GroupTypeConsumer})
+			default:
+				out = append(out, ListedGroup{Group: g.key.Group, ProtocolType: g.protocolType, State: g.state, Type: GroupTypeClassic})
 			}
 			g.mu.Unlock()
 		}
@@ -93,10 +111,10 @@ func (c *Coordinator) DeleteGroup(k GroupKey) error {
 		return kerr.GroupIDNotFound
 	}
 	defer g.mu.Unlock()
-	if len(g.members) > 0 {
+	if g.hasMembers() {
 		return kerr.NonEmptyGroup
 	}
-	recs := []record.Record{{Key: groupKey(g.key)}}
+	recs := g.deletionRecords()
 	for tp := range g.offsets {
 		recs = append(recs, record.Record{Key: offsetKey(g.key, tp)})
 	}
@@ -146,10 +164,31 @@ func (c *Coordinator) DeleteOffsets(k GroupKey, tps []FetchedOffset) ([]error, e
 	return errs, nil
 }
 
+// deletionRecords are the tombstones that delete the group's membership
+// records, of either protocol.
+func (g *group) deletionRecords() []record.Record {
+	if g.cg != nil {
+		return g.consumerTombstones()
+	}
+	return []record.Record{{Key: groupKey(g.key)}}
+}
+
 // subscribedTopics reads the consumer protocol subscriptions of a
-// consumer group's members; other protocol types subscribe to nothing.
+// classic consumer group's members, or the topics a consumer group (KIP-848)
+// subscribes to; other protocol types subscribe to nothing.
 func (g *group) subscribedTopics() map[string]bool {
 	out := map[string]bool{}
+	if g.cg != nil {
+		for name := range g.cg.topics {
+			out[name] = true
+		}
+		for _, m := range g.cg.members {
+			for _, name := range m.topicNames {
+				out[name] = true
+			}
+		}
+		return out
+	}
 	if g.protocolType != "consumer" {
 		return out
 	}

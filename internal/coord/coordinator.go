@@ -28,8 +28,15 @@ type Config struct {
 	OffsetsRetention      time.Duration // offsets.retention.minutes
 	RetentionCheck        time.Duration // offsets.retention.check.interval.ms
 	MaxMetadataBytes      int           // offset.metadata.max.bytes
-	Now                   func() time.Time
-	Logger                *slog.Logger
+	// Consumer groups (KIP-848).
+	ConsumerSessionTimeout    time.Duration // group.consumer.session.timeout.ms
+	ConsumerHeartbeatInterval time.Duration // group.consumer.heartbeat.interval.ms
+	ConsumerMaxSize           int           // group.consumer.max.size
+	// Topics is the tenants' topics, which consumer groups assign; nil
+	// means none.
+	Topics TopicMetadata
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -43,7 +50,25 @@ func DefaultConfig() Config {
 		OffsetsRetention:      7 * 24 * time.Hour,
 		RetentionCheck:        10 * time.Minute,
 		MaxMetadataBytes:      4096,
+
+		ConsumerSessionTimeout:    45 * time.Second,
+		ConsumerHeartbeatInterval: 5 * time.Second,
+		ConsumerMaxSize:           math.MaxInt32,
 	}
+}
+
+// Validate checks the limits that depend on each other.
+func (c *Config) Validate() error {
+	switch {
+	case c.Partitions < 1:
+		return fmt.Errorf("coord: %d offsets partitions", c.Partitions)
+	case c.ConsumerSessionTimeout <= 0 || c.ConsumerHeartbeatInterval <= 0:
+		return fmt.Errorf("coord: consumer session timeout %v and heartbeat interval %v must be positive", c.ConsumerSessionTimeout, c.ConsumerHeartbeatInterval)
+	case c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout:
+		return fmt.Errorf("coord: group.consumer.heartbeat.interval.ms (%v) must be less than group.consumer.session.timeout.ms (%v)",
+			c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout)
+	}
+	return nil
 }
 
 // Coordinator serves the groups of the offsets partitions loaded into it.
@@ -78,6 +103,9 @@ func New(cfg Config) *Coordinator {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.Topics == nil {
+		cfg.Topics = noTopics{}
+	}
 	return &Coordinator{cfg: cfg, log: cfg.Logger, shards: map[int32]*shard{}}
 }
 
@@ -96,8 +124,20 @@ func (c *Coordinator) Load(id int32, l Log) error {
 	}
 	s := &shard{id: id, log: l, groups: map[GroupKey]*lockedGroup{}}
 	now := c.cfg.Now()
+	for k, v := range st.cgroups {
+		g, err := restoreConsumer(k, v, st.cmembers[k], st.offsets[k], now)
+		if err != nil {
+			return err
+		}
+		if _, ok := st.groups[k]; ok {
+			c.log.Warn("group has classic and consumer records; keeping the consumer group", "group", k.String())
+		}
+		s.groups[k] = &lockedGroup{group: g}
+	}
 	for k, v := range st.groups {
-		s.groups[k] = &lockedGroup{group: restore(k, v, st.offsets[k], now)}
+		if _, ok := s.groups[k]; !ok {
+			s.groups[k] = &lockedGroup{group: restore(k, v, st.offsets[k], now)}
+		}
 	}
 	for k, offs := range st.offsets {
 		if _, ok := s.groups[k]; !ok {
@@ -108,6 +148,14 @@ func (c *Coordinator) Load(id int32, l Log) error {
 		g.mu.Lock()
 		for _, m := range g.members {
 			c.armSession(s, g, m)
+		}
+		if g.cg != nil {
+			for _, m := range g.cg.members {
+				c.armConsumerSession(s, g, m)
+				if m.state == memberUnrevoked {
+					c.armRevocation(s, g, m)
+				}
+			}
 		}
 		g.mu.Unlock()
 	}
@@ -133,6 +181,11 @@ func (c *Coordinator) Unload(id int32) {
 		g.failWaiters(kerr.NotCoordinator)
 		for _, m := range g.members {
 			stopTimer(m)
+		}
+		if g.cg != nil {
+			for _, m := range g.cg.members {
+				stopConsumerTimers(m)
+			}
 		}
 		if g.rebalanceTimer != nil {
 			g.rebalanceTimer.Stop()
@@ -209,10 +262,24 @@ func (c *Coordinator) lock(k GroupKey, create bool) (*shard, *lockedGroup, error
 	}
 }
 
-// write appends records to the shard's log. A failure is reported as
-// COORDINATOR_NOT_AVAILABLE, which clients retry.
+// compressAbove is the batch size from which the coordinator compresses
+// what it writes: a consumer group rebalance writes a record per member in
+// one batch, and JSON compresses well, so groups ten times larger fit under
+// the offsets topic's max.message.bytes.
+const compressAbove = 64 << 10
+
+// write appends records to the shard's log, as one batch. A failure is
+// reported as COORDINATOR_NOT_AVAILABLE, which clients retry.
 func (c *Coordinator) write(s *shard, recs ...record.Record) error {
-	if err := s.log.Append(record.Encode(c.cfg.Now().UnixMilli(), recs)); err != nil {
+	batch := record.Encode(c.cfg.Now().UnixMilli(), recs)
+	if len(batch) > compressAbove {
+		compressed, err := record.Recompress(batch, record.CompressionZstd, 64<<20)
+		if err != nil {
+			panic(fmt.Sprintf("coord: compress a batch of our own: %v", err))
+		}
+		batch = compressed
+	}
+	if err := s.log.Append(batch); err != nil {
 		c.log.Error("cannot write group state", "partition", s.id, "err", err)
 		return fmt.Errorf("%w: %w", kerr.CoordinatorNotAvailable, err)
 	}

@@ -1,12 +1,15 @@
 // Package coord is the group coordinator: the classic consumer-group
-// protocol (join, sync, heartbeat, leave), committed offsets and their
-// expiry, with every change written to a partition of Strata's internal
-// offsets topic and replayed from it when the coordinator loads.
+// protocol (join, sync, heartbeat, leave), the consumer group protocol of
+// KIP-848 (ConsumerGroupHeartbeat with server-side assignors), committed
+// offsets and their expiry, with every change written to a partition of
+// Strata's internal offsets topic and replayed from it when the
+// coordinator loads.
 //
 // Concurrency: a Coordinator holds shards, one per loaded partition of the
 // offsets topic; a shard's mu guards its map of groups, and each group's mu
 // guards the group. Requests lock one group at a time; timers (session
-// expiry, rebalance deadlines) lock the group when they fire and check that
+// expiry, rebalance deadlines, consumer revocation deadlines) lock the
+// group when they fire and check that
 // what they were set for still holds. A group's lock may be held while
 // taking its shard's lock, never the other way round. Writes to the log happen under the
 // group's lock, so a group's records are appended in the order its state
@@ -112,6 +115,10 @@ type group struct {
 	joinDeadline time.Time
 	delayUntil   time.Time
 	nextJoinSeq  int64
+
+	// cg is set while the group is a consumer group (KIP-848,
+	// consumer_group.go); the classic fields above then stay empty.
+	cg *consumerGroup
 }
 
 func newGroup(k GroupKey, now time.Time) *group {

@@ -65,6 +65,12 @@ func (c *Coordinator) JoinGroup(ctx context.Context, req JoinRequest) JoinResult
 	if g == nil {
 		return JoinResult{Err: kerr.UnknownMemberID, MemberID: req.MemberID}
 	}
+	if g.cg != nil {
+		if err := c.leaveConsumerProtocol(s, g); err != nil {
+			g.mu.Unlock()
+			return JoinResult{Err: err, MemberID: req.MemberID}
+		}
+	}
 	var ch chan JoinResult
 	var res JoinResult
 	if req.MemberID == "" {

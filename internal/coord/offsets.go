@@ -12,8 +12,12 @@ import (
 // CommitRequest is an OffsetCommit request. Generation -1 with no member
 // id is a "simple" commit (a consumer that assigns partitions itself, or
 // an admin tool), allowed only while the group has no members.
+//
+// In a consumer group (KIP-848) Generation is the member epoch, and
+// Version, the OffsetCommit version, must be 9 or more.
 type CommitRequest struct {
 	Group      GroupKey
+	Version    int16
 	Generation int32
 	MemberID   string
 	InstanceID string
@@ -48,7 +52,8 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 		return fill(kerr.UnknownMemberID)
 	}
 	defer g.mu.Unlock()
-	if err := c.checkCommitter(s, g, &req); err != nil {
+	check, err := c.checkCommitter(s, g, &req)
+	if err != nil {
 		return fill(err)
 	}
 	now := c.cfg.Now()
@@ -63,6 +68,11 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 		if len(meta) > c.cfg.MaxMetadataBytes {
 			errs[i] = fmt.Errorf("%w: %d bytes of metadata, more than offset.metadata.max.bytes %d", kerr.OffsetMetadataTooLarge, len(meta), c.cfg.MaxMetadataBytes)
 			continue
+		}
+		if check != nil {
+			if errs[i] = check(o); errs[i] != nil {
+				continue
+			}
 		}
 		tp := topicPartition{o.Topic, o.Partition}
 		v := offsetCommit{Offset: o.Offset, LeaderEpoch: o.LeaderEpoch, Metadata: meta, CommitMs: now.UnixMilli()}
@@ -85,22 +95,27 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 	return errs
 }
 
-func (c *Coordinator) checkCommitter(s *shard, g *lockedGroup, req *CommitRequest) error {
+// checkCommitter checks who commits. It returns an error for the whole
+// request, or a check per offset (nil when there is none).
+func (c *Coordinator) checkCommitter(s *shard, g *lockedGroup, req *CommitRequest) (func(CommitOffset) error, error) {
+	if g.cg != nil {
+		return c.checkConsumerCommit(g, req)
+	}
 	if req.Generation < 0 && req.MemberID == "" {
 		if len(g.members) > 0 {
-			return kerr.IllegalGeneration // a live group's offsets belong to its members
+			return nil, kerr.IllegalGeneration // a live group's offsets belong to its members
 		}
-		return nil
+		return nil, nil
 	}
 	m, err := g.checkMember(req.MemberID, req.InstanceID, req.Generation)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if g.state == StateCompletingRebalance {
-		return kerr.RebalanceInProgress
+		return nil, kerr.RebalanceInProgress
 	}
 	c.armSession(s, g, m)
-	return nil
+	return nil, nil
 }
 
 // FetchedOffset is one committed offset; Offset -1 means none.
@@ -112,10 +127,24 @@ type FetchedOffset struct {
 	Metadata    string
 }
 
+// FetchMember is the member an OffsetFetch (v9+) names.
+type FetchMember struct {
+	ID    string
+	Epoch int32
+}
+
 // FetchOffsets returns the group's committed offsets for the given
 // partitions, or all of them when topics is nil. A group that does not
 // exist has none, which is not an error.
 func (c *Coordinator) FetchOffsets(k GroupKey, topics map[string][]int32) ([]FetchedOffset, error) {
+	return c.FetchMemberOffsets(k, nil, topics)
+}
+
+// FetchMemberOffsets is FetchOffsets for a member that names itself, which
+// a consumer group checks: an unknown member is UNKNOWN_MEMBER_ID, an
+// epoch other than the member's STALE_MEMBER_EPOCH. Classic groups do not
+// check.
+func (c *Coordinator) FetchMemberOffsets(k GroupKey, member *FetchMember, topics map[string][]int32) ([]FetchedOffset, error) {
 	_, g, err := c.lock(k, false)
 	if err != nil {
 		return nil, err
@@ -130,6 +159,11 @@ func (c *Coordinator) FetchOffsets(k GroupKey, topics map[string][]int32) ([]Fet
 		return out, nil
 	}
 	defer g.mu.Unlock()
+	if g.cg != nil {
+		if err := g.cg.checkFetch(member); err != nil {
+			return nil, err
+		}
+	}
 	if topics == nil {
 		for tp, v := range g.offsets {
 			out = append(out, FetchedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata})
@@ -199,7 +233,7 @@ func (c *Coordinator) expireGroup(s *shard, g *lockedGroup) {
 	}
 	dropGroup := len(gone) == len(g.offsets)
 	if dropGroup {
-		recs = append(recs, record.Record{Key: groupKey(g.key)})
+		recs = append(recs, g.deletionRecords()...)
 	}
 	if len(recs) == 0 {
 		return

@@ -27,6 +27,9 @@ type Log interface {
 //	value {"offset":O,"leaderEpoch":E,"metadata":M,"commitMs":C}
 //	key   {"v":1,"type":"group","tenant":T,"group":G}
 //	value groupValue (below)
+//
+// Consumer groups (KIP-848) have record types of their own, described in
+// consumer_storage.go.
 type recordKey struct {
 	V         int    `json:"v"`
 	Type      string `json:"type"`
@@ -34,6 +37,7 @@ type recordKey struct {
 	Group     string `json:"group"`
 	Topic     string `json:"topic,omitempty"`
 	Partition int32  `json:"partition,omitempty"`
+	Member    string `json:"member,omitempty"`
 }
 
 const (
@@ -106,13 +110,18 @@ func (g *group) groupRecord() record.Record {
 // loadedState is what replaying a partition yields: the latest record per
 // key.
 type loadedState struct {
-	groups  map[GroupKey]*groupValue
-	offsets map[GroupKey]map[topicPartition]offsetCommit
+	groups   map[GroupKey]*groupValue
+	offsets  map[GroupKey]map[topicPartition]offsetCommit
+	cgroups  map[GroupKey]*consumerGroupValue
+	cmembers map[GroupKey]map[string]*consumerMemberValue
 }
 
 // replay reads the whole partition and keeps the latest value per key.
 func replay(l Log) (*loadedState, error) {
-	st := &loadedState{groups: map[GroupKey]*groupValue{}, offsets: map[GroupKey]map[topicPartition]offsetCommit{}}
+	st := &loadedState{
+		groups: map[GroupKey]*groupValue{}, offsets: map[GroupKey]map[topicPartition]offsetCommit{},
+		cgroups: map[GroupKey]*consumerGroupValue{}, cmembers: map[GroupKey]map[string]*consumerMemberValue{},
+	}
 	off, end := l.StartOffset(), l.EndOffset()
 	for off < end {
 		b, err := l.Read(off, 1<<20)
@@ -170,6 +179,8 @@ func (st *loadedState) apply(key, value []byte) error {
 			st.offsets[gk] = map[topicPartition]offsetCommit{}
 		}
 		st.offsets[gk][tp] = v
+	case keyTypeConsumerGroup, keyTypeConsumerMember:
+		return st.applyConsumer(k, value)
 	}
 	return nil
 }

@@ -122,6 +122,13 @@ func (c *conn) logReadEnd(err error) {
 
 func (c *conn) readOne(br *bufio.Reader) (pending, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+	// Shutdown marks the server stopping before it sets a past read
+	// deadline; checking after setting ours means a deadline set between
+	// two reads is never overwritten, so a client that keeps sending does
+	// not keep a stopping server reading.
+	if c.srv.stopping.Load() {
+		return pending{}, net.ErrClosed
+	}
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
 		return pending{}, err

@@ -2,7 +2,9 @@ package api
 
 // OffsetCommit, v2-v10 (v0-v1 were dropped in Kafka 4.0). Topics are named
 // by name, or from v10 by id. Offsets for topics or partitions the tenant
-// does not have are refused with UNKNOWN_TOPIC_OR_PARTITION.
+// does not have are refused with UNKNOWN_TOPIC_OR_PARTITION. Members of a
+// consumer group (KIP-848) commit with v9+ and their member epoch as the
+// generation.
 
 import (
 	"context"
@@ -21,7 +23,7 @@ func (h *Handlers) offsetCommit(_ context.Context, r *wire.Request) (kmsg.Respon
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	im := h.cfg.Meta.Image()
 	tenant := tenantOf(r)
-	cr := coord.CommitRequest{Group: groupKey(r, req.Group), Generation: req.Generation, MemberID: req.MemberID, InstanceID: derefString(req.InstanceID)}
+	cr := coord.CommitRequest{Group: groupKey(r, req.Group), Version: r.Version, Generation: req.Generation, MemberID: req.MemberID, InstanceID: derefString(req.InstanceID)}
 	type slot struct{ topic, part int }
 	var slots []slot // where each committed offset's error goes
 	for ti, rt := range req.Topics {

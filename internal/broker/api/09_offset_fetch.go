@@ -3,11 +3,13 @@ package api
 // OffsetFetch, v1-v10 (v0 was dropped in Kafka 4.0). Before v8 one group
 // per request, from v8 several; a null topic list asks for every committed
 // offset; from v10 topics are named by id. A partition without a commit
-// has offset -1.
+// has offset -1. From v9 a member of a consumer group (KIP-848) names
+// itself with its member id and epoch, which the coordinator checks.
 
 import (
 	"context"
 
+	"github.com/strata-db/strata/internal/coord"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,7 +25,7 @@ func (h *Handlers) offsetFetch(_ context.Context, r *wire.Request) (kmsg.Respons
 		for _, t := range req.Topics {
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
-		g := h.fetchGroupOffsets(r, req.Group, topics, req.Topics == nil)
+		g := h.fetchGroupOffsets(r, req.Group, nil, topics, req.Topics == nil)
 		resp.ErrorCode = g.ErrorCode
 		for _, gt := range g.Topics {
 			st := kmsg.NewOffsetFetchResponseTopic()
@@ -41,7 +43,11 @@ func (h *Handlers) offsetFetch(_ context.Context, r *wire.Request) (kmsg.Respons
 		return resp, nil
 	}
 	for _, rg := range req.Groups {
-		resp.Groups = append(resp.Groups, h.fetchGroupOffsets(r, rg.Group, rg.Topics, rg.Topics == nil))
+		var member *coord.FetchMember
+		if rg.MemberID != nil {
+			member = &coord.FetchMember{ID: *rg.MemberID, Epoch: rg.MemberEpoch}
+		}
+		resp.Groups = append(resp.Groups, h.fetchGroupOffsets(r, rg.Group, member, rg.Topics, rg.Topics == nil))
 	}
 	return resp, nil
 }
@@ -49,7 +55,7 @@ func (h *Handlers) offsetFetch(_ context.Context, r *wire.Request) (kmsg.Respons
 // fetchGroupOffsets answers one group: the requested partitions, or every
 // committed one when all is set. Topic ids (v10) are mapped to names for
 // the coordinator and back.
-func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) kmsg.OffsetFetchResponseGroup {
+func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coord.FetchMember, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = group
 	im := h.cfg.Meta.Image()
@@ -69,7 +75,7 @@ func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, topics []kms
 			want[name] = append(want[name], t.Partitions...)
 		}
 	}
-	offs, err := h.cfg.Groups.FetchOffsets(groupKey(r, group), want)
+	offs, err := h.cfg.Groups.FetchMemberOffsets(groupKey(r, group), member, want)
 	if err != nil {
 		out.ErrorCode = errorCode(err)
 		return out

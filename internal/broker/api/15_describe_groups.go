@@ -1,7 +1,8 @@
 package api
 
 // DescribeGroups, v0-v6. A group that does not exist is reported Dead;
-// from v6 with GROUP_ID_NOT_FOUND.
+// from v6 with GROUP_ID_NOT_FOUND. So is a consumer group (KIP-848), as
+// Kafka 4 reports one; ConsumerGroupDescribe describes those.
 
 import (
 	"context"

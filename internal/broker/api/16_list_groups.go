@@ -1,7 +1,7 @@
 package api
 
 // ListGroups, v0-v5: the tenant's groups, filtered by state (v4+) and type
-// (v5+; every group here is "classic").
+// (v5+: "classic", or "consumer" for KIP-848 groups).
 
 import (
 	"context"
@@ -12,20 +12,15 @@ import (
 
 func init() { register(kmsg.ListGroups, 0, 5, (*Handlers).listGroups) }
 
-const groupTypeClassic = "classic"
-
 func (h *Handlers) listGroups(_ context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ListGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.ListGroupsResponse)
-	if !matchesFilter(req.TypesFilter, groupTypeClassic) {
-		return resp, nil
-	}
 	for _, g := range h.cfg.Groups.ListGroups(r.Conn.Tenant) {
-		if !matchesFilter(req.StatesFilter, string(g.State)) {
+		if !matchesFilter(req.StatesFilter, string(g.State)) || !matchesFilter(req.TypesFilter, string(g.Type)) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.Group, g.ProtocolType, string(g.State), groupTypeClassic
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = g.Group, g.ProtocolType, string(g.State), string(g.Type)
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp, nil

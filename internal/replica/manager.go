@@ -132,6 +132,10 @@ func (m *Manager) Run(ctx context.Context) {
 	changes := m.cfg.Meta.Subscribe()
 	retry := time.NewTicker(m.cfg.RetryInterval)
 	defer retry.Stop()
+	// Changes committed before the subscription sent no notification.
+	// (Fix from main, applied here by the lead: without it start-up can
+	// hang waiting for the offsets topic's partitions.)
+	m.Reconcile()
 	for {
 		select {
 		case <-ctx.Done():
@@ -304,5 +308,11 @@ func LogConfig(c config.Topic) log.Config {
 	lc.FlushMessages = c.FlushMessages
 	lc.FlushMs = c.FlushInterval
 	lc.FileDeleteDelay = c.FileDeleteDelay
+	lc.Compact = c.CleanupPolicyCompact
+	lc.DeleteRetention = c.DeleteRetention
+	lc.MinCompactionLag = c.MinCompactionLag
+	lc.MaxCompactionLag = c.MaxCompactionLag
+	lc.MinCleanableDirtyRatio = c.MinCleanableDirtyRatio
+	lc.MaxMessageBytes = int(c.MaxMessageBytes)
 	return lc
 }

@@ -198,6 +198,12 @@ func (b *Broker) startStorage(ctx context.Context) error {
 		Dir:                    filepath.Join(b.cfg.DataDir, "logs"),
 		RetentionCheckInterval: b.brokerDuration("log.retention.check.interval.ms"),
 		Logger:                 b.log,
+		Cleaner: log.CleanerConfig{
+			DedupeBufferBytes:   b.brokerInt("log.cleaner.dedupe.buffer.size"),
+			IOMaxBytesPerSecond: b.brokerFloat("log.cleaner.io.max.bytes.per.second"),
+		},
+		CleanerBackoff: max(b.brokerDuration("log.cleaner.backoff.ms"), time.Millisecond),
+		DisableCleaner: b.brokerValue("log.cleaner.enable") != "true",
 	})
 	if err != nil {
 		return err
@@ -322,6 +328,14 @@ func (b *Broker) brokerValue(name string) string {
 
 func (b *Broker) brokerInt(name string) int64 {
 	v, err := strconv.ParseInt(b.brokerValue(name), 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("broker: config %q: %v", name, err))
+	}
+	return v
+}
+
+func (b *Broker) brokerFloat(name string) float64 {
+	v, err := strconv.ParseFloat(b.brokerValue(name), 64)
 	if err != nil {
 		panic(fmt.Sprintf("broker: config %q: %v", name, err))
 	}

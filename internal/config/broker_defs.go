@@ -13,8 +13,11 @@ const (
 // validators are Kafka 4.2's. ReadOnly follows Kafka's
 // DynamicBrokerConfig.AllDynamicConfigs: of a synonym group only the first,
 // most specific name is dynamic (log.retention.ms, not .minutes or .hours).
-// One deliberate difference: listeners is read-only, because Strata does not
-// rebind listeners at run time.
+// Deliberate differences: listeners and the log.cleaner.* settings are
+// read-only, because Strata reads them once at start (Kafka reconfigures
+// its cleaner live); log.cleaner.io.max.bytes.per.second defaults to
+// 100 MiB/s rather than unlimited, so compaction cannot starve produce and
+// fetch of disk bandwidth.
 var brokerDefs = slices.Concat(synonymBrokerDefs, brokerOnlyDefs)
 
 var synonymBrokerDefs = []*Def{
@@ -258,6 +261,26 @@ var brokerOnlyDefs = []*Def{
 		Name: "log.dirs", Type: List, ReadOnly: true,
 		Doc:      "A comma-separated list of the directories where the log data is stored. If not set, the value in log.dir is used.",
 		Validate: listOf(false),
+	},
+	{
+		Name: "log.cleaner.backoff.ms", Type: Long, Default: str("15000"), ReadOnly: true,
+		Doc:      "The amount of time to sleep when there are no logs to clean.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "log.cleaner.dedupe.buffer.size", Type: Long, Default: str("134217728"), ReadOnly: true,
+		Doc:      "The total memory used for log deduplication across all cleaner threads.",
+		Validate: atLeast(1024),
+	},
+	{
+		Name: "log.cleaner.enable", Type: Boolean, Default: str("true"), ReadOnly: true,
+		Doc: "Enable the log cleaner process to run on the server. Should be enabled if using any topics with a " +
+			"cleanup.policy=compact including the internal offsets topic.",
+	},
+	{
+		Name: "log.cleaner.io.max.bytes.per.second", Type: Double, Default: str("1.048576E8"), ReadOnly: true,
+		Doc: "The log cleaner will be throttled so that the sum of its read and write i/o will be less than this value on average. " +
+			"Strata's default is 100 MiB/s (Kafka's is unlimited).",
 	},
 	{
 		Name: "log.retention.check.interval.ms", Type: Long, Default: str("300000"), ReadOnly: true,

@@ -132,6 +132,10 @@ func TestCatalogContents(t *testing.T) {
 		{"message.max.bytes", Int, "1048588", false},
 		{"log.segment.bytes", Int, "1073741824", false},
 		{"log.message.timestamp.after.max.ms", Long, "3600000", false},
+		{"log.cleaner.enable", Boolean, "true", true},
+		{"log.cleaner.backoff.ms", Long, "15000", true},
+		{"log.cleaner.dedupe.buffer.size", Long, "134217728", true},
+		{"log.cleaner.io.max.bytes.per.second", Double, "1.048576E8", true},
 	}
 	for _, tc := range tests {
 		d, ok := BrokerDef(tc.name)

@@ -1,8 +1,12 @@
 package log
 
 import (
+	"fmt"
 	"math"
 	"testing"
+
+	"github.com/strata-db/strata/internal/record"
+	"github.com/strata-db/strata/internal/record/recordtest"
 )
 
 const benchBatchValue = 16 << 10
@@ -65,5 +69,47 @@ func BenchmarkReadSmall(b *testing.B) {
 		if _, err := l.Read(int64(i%10000), len(batch), math.MaxInt64, true); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkClean cleans a log of 100,000 records over 1,000 keys (plain
+// uncompressed batches of 100 records, 1 MiB segments) to the latest
+// record per key; bytes are those of the log before cleaning.
+func BenchmarkClean(b *testing.B) {
+	for _, codec := range []record.Compression{record.CompressionNone, record.CompressionLZ4} {
+		b.Run(codec.String(), func(b *testing.B) {
+			cfg := compactConfig()
+			cfg.SegmentBytes = 1 << 20
+			c := newTestCleaner(b, DefaultDedupeBufferBytes)
+			b.ReportAllocs()
+			var before, after int64
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				l := openLog(b, b.TempDir(), cfg, Options{FS: noSyncFS{OSFS()}})
+				for j := range 1000 {
+					recs := make([]recordtest.Rec, 100)
+					for k := range recs {
+						n := j*100 + k
+						recs[k] = recordtest.Rec{Key: fmt.Appendf(nil, "key-%03d", (n*7919)%1000), Value: fmt.Appendf(nil, "value-%06d", n), TimestampMs: int64(n)}
+					}
+					if _, err := l.Append(recordtest.Build(codec, recs...), 0, -1); err != nil {
+						b.Fatal(err)
+					}
+				}
+				rollNow(b, l)
+				before = l.Size()
+				b.SetBytes(before)
+				b.StartTimer()
+				if _, err := c.Clean(b.Context(), l); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				after = l.Size()
+				l.Close()
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(before), "bytes-before")
+			b.ReportMetric(float64(after), "bytes-after")
+		})
 	}
 }

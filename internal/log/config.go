@@ -43,6 +43,26 @@ type Config struct {
 	// open this long (and longer while a read still uses them) before they
 	// are closed and removed.
 	FileDeleteDelay time.Duration
+
+	// Compact (cleanup.policy contains compact): the cleaner keeps only the
+	// latest record of each key (see cleaner.go). Retention applies as well
+	// unless the caller disables it (cleanup.policy=compact alone).
+	Compact bool
+	// DeleteRetention (delete.retention.ms): how long tombstones stay after
+	// the cleaner first saw them (their batch's delete horizon).
+	DeleteRetention time.Duration
+	// MinCompactionLag (min.compaction.lag.ms): a segment holding a record
+	// newer than this is not cleaned, nor anything after it.
+	MinCompactionLag time.Duration
+	// MaxCompactionLag (max.compaction.lag.ms): clean regardless of the
+	// dirty ratio once the oldest dirty data is older than this.
+	MaxCompactionLag time.Duration
+	// MinCleanableDirtyRatio (min.cleanable.dirty.ratio): clean when the
+	// bytes not yet cleaned are at least this share of the cleanable bytes.
+	MinCleanableDirtyRatio float64
+	// MaxMessageBytes (max.message.bytes): the cleaner merges small batches
+	// into batches of at most about this size.
+	MaxMessageBytes int
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -57,6 +77,11 @@ func DefaultConfig() Config {
 		FlushMessages:      math.MaxInt64,
 		FlushMs:            time.Duration(math.MaxInt64),
 		FileDeleteDelay:    60 * time.Second,
+
+		DeleteRetention:        24 * time.Hour,
+		MaxCompactionLag:       time.Duration(math.MaxInt64),
+		MinCleanableDirtyRatio: 0.5,
+		MaxMessageBytes:        1048588,
 	}
 }
 
@@ -81,6 +106,16 @@ func (c Config) Validate() error {
 		return fmt.Errorf("log: flush.ms %v is negative", c.FlushMs)
 	case c.FileDeleteDelay < 0:
 		return fmt.Errorf("log: file.delete.delay.ms %v is negative", c.FileDeleteDelay)
+	case c.DeleteRetention < 0:
+		return fmt.Errorf("log: delete.retention.ms %v is negative", c.DeleteRetention)
+	case c.MinCompactionLag < 0:
+		return fmt.Errorf("log: min.compaction.lag.ms %v is negative", c.MinCompactionLag)
+	case c.MaxCompactionLag <= 0:
+		return fmt.Errorf("log: max.compaction.lag.ms %v must be positive", c.MaxCompactionLag)
+	case !(c.MinCleanableDirtyRatio >= 0 && c.MinCleanableDirtyRatio <= 1):
+		return fmt.Errorf("log: min.cleanable.dirty.ratio %v not in [0, 1]", c.MinCleanableDirtyRatio)
+	case c.MaxMessageBytes < 0:
+		return fmt.Errorf("log: max.message.bytes %d is negative", c.MaxMessageBytes)
 	}
 	return nil
 }

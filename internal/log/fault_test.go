@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"math"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -177,4 +178,63 @@ func TestFlushAndRollFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	a.check(t, l)
+}
+
+// TestCleanFaults: a failure while the cleaner writes its output (no space,
+// fsync, create) fails the pass with ErrStorage and leaves the log as it
+// was, with no file behind; once the fault clears, a pass succeeds.
+func TestCleanFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		inject func(*logtest.FaultFS)
+	}{
+		{"no space", func(f *logtest.FaultFS) { f.FailWritesAfter(0, nil) }},
+		{"fsync", func(f *logtest.FaultFS) { f.FailSync(syscall.EIO) }},
+		{"create", func(f *logtest.FaultFS) { f.FailCreate(syscall.EACCES) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fsys := logtest.New(nil)
+			fsys.Only(func(name string) bool { return strings.Contains(name, ".cleaned") })
+			cfg := log.DefaultConfig()
+			cfg.FileDeleteDelay, cfg.SegmentBytes, cfg.RetentionMs = 0, 2000, -1
+			cfg.Compact, cfg.MinCleanableDirtyRatio = true, 0
+			dir := t.TempDir()
+			l, err := log.Open(dir, cfg, log.Options{FS: fsys})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			var a acked
+			for i := range 40 {
+				b := recordtest.Build(record.CompressionNone, recordtest.Rec{
+					Key: []byte{byte('a' + i%5)}, Value: bytes.Repeat([]byte{byte(i)}, 100), TimestampMs: int64(i)})
+				if err := a.append(t, l, b, 0); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before := l.Size()
+			c, err := log.NewCleaner(log.CleanerConfig{IOMaxBytesPerSecond: -1, DedupeBufferBytes: 1 << 20})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.inject(fsys)
+			if _, err := c.Clean(t.Context(), l); !errors.Is(err, log.ErrStorage) {
+				t.Fatalf("Clean with a fault: %v, want ErrStorage", err)
+			}
+			a.check(t, l)
+			entries, _ := os.ReadDir(dir)
+			for _, e := range entries {
+				if strings.Contains(e.Name(), ".cleaned") || strings.Contains(e.Name(), ".swap") {
+					t.Fatalf("leftover %s", e.Name())
+				}
+			}
+			fsys.Clear()
+			if res, err := c.Clean(t.Context(), l); err != nil || !res.Cleaned || l.Size() >= before {
+				t.Fatalf("Clean after the fault: %+v, %v; size %d, was %d", res, err, l.Size(), before)
+			}
+			if err := l.Verify(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }

@@ -17,6 +17,8 @@
 //	log-start-offset                "0\n<offset>\n": the log start offset
 //	recovery-point                  "0\n<offset>\n": data below it is known to be fsynced
 //	leader-epoch-checkpoint         "0\n<n>\n" then n lines "<epoch> <startOffset>"
+//	cleaner-offset-checkpoint       "0\n<offset>\n": compacted logs only; offsets
+//	                                below it were cleaned (see cleaner.go)
 //
 // Segments are named by their base offset, zero-padded to 20 digits; each
 // holds the offsets from its base up to the next segment's base. The last
@@ -24,6 +26,8 @@
 // replaced atomically (temporary file, fsync, rename, fsync of the
 // directory). Files ending in .deleted belong to deleted segments still
 // open for readers, and .tmp files to interrupted writes; Open removes both.
+// Files ending in .cleaned and .swap are the cleaner's (cleaner_swap.go):
+// Open removes the former and completes the swap the latter commit.
 //
 // Index files of the active segment are kept in memory and written when
 // the segment is rolled (by the next flush) and on Close. After an unclean
@@ -34,7 +38,9 @@
 //
 //   - Offsets are dense and increasing: each batch's base offset is the
 //     previous batch's last offset + 1, within a segment and across
-//     segments; each segment starts where the previous one ends.
+//     segments; each segment starts where the previous one ends. Records
+//     need not be: compaction leaves batches whose records do not cover
+//     their offset range, or hold no record at all.
 //   - logStartOffset <= logEndOffset; the first segment contains the log
 //     start offset; the active segment's base <= logEndOffset.
 //   - Each segment's size is a whole number of batches; every batch read
@@ -50,8 +56,10 @@
 // without it, holding a reference on the segment so a concurrent deletion
 // keeps the file open (for FileDeleteDelay, and until the last reader is
 // done). flushMu serializes the slow maintenance operations (Flush,
-// retention, DeleteRecordsBefore, TruncateTo, Close) so that they can fsync
-// and rename without blocking appends; it is always taken before mu.
+// retention, DeleteRecordsBefore, TruncateTo, Close, the cleaner's swaps)
+// so that they can fsync and rename without blocking appends; it is always
+// taken before mu. A cleaner pass reads and writes without any of these
+// locks (cleanMu only keeps passes apart).
 // TruncateTo rewrites bytes a reader may have located: readers compare a
 // truncation counter before and after reading and start over if it moved.
 //
@@ -115,6 +123,17 @@ type Log struct {
 
 	retireMu sync.Mutex
 	retiring map[*segment]*time.Timer // retired segments waiting for FileDeleteDelay
+
+	// cleanMu allows one cleaner pass at a time (cleaner.go); taken before
+	// flushMu.
+	cleanMu sync.Mutex
+	// cleanerCp is the first offset the cleaner has not cleaned (the
+	// cleaner-offset-checkpoint file, lowered by truncation); guarded by mu.
+	cleanerCp int64
+	// tombstoneHorizon is the earliest delete horizon of a tombstone the
+	// last pass kept, -1 if none or unknown (it is not persisted); guarded
+	// by mu.
+	tombstoneHorizon int64
 }
 
 // AppendInfo describes a successful append.
@@ -152,9 +171,12 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTimeMs int64) (
 
 // AppendReplicated writes batches fetched from the leader as they are:
 // offsets and leader epochs are kept. Base offsets must continue the log
-// densely from the log end offset (recovery relies on dense offsets; logs
-// with gaps, as compaction leaves them, will need a marker per segment).
-// The epoch cache learns every newer epoch the batches carry.
+// densely from the log end offset (recovery relies on dense offsets). The
+// leader's compaction keeps its batches dense but may merge them, so a
+// fetch at this log's end offset can return a batch starting below it: a
+// follower then truncates to that batch's base offset first (what it cuts
+// is the same records, not yet compacted). The epoch cache learns every
+// newer epoch the batches carry.
 func (l *Log) AppendReplicated(batches []byte) (AppendInfo, error) {
 	return l.append(batches, false, -1, -1)
 }

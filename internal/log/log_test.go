@@ -25,6 +25,11 @@ func TestConfigValidate(t *testing.T) {
 		{"negative interval", func(c *Config) { c.IndexIntervalBytes = -1 }},
 		{"zero flush messages", func(c *Config) { c.FlushMessages = 0 }},
 		{"negative delay", func(c *Config) { c.FileDeleteDelay = -1 }},
+		{"negative delete retention", func(c *Config) { c.DeleteRetention = -1 }},
+		{"negative min lag", func(c *Config) { c.MinCompactionLag = -1 }},
+		{"zero max lag", func(c *Config) { c.MaxCompactionLag = 0 }},
+		{"ratio above 1", func(c *Config) { c.MinCleanableDirtyRatio = 1.5 }},
+		{"negative max message", func(c *Config) { c.MaxMessageBytes = -1 }},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)

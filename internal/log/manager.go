@@ -32,6 +32,15 @@ type ManagerConfig struct {
 	FS                     FS               // nil: OSFS()
 	Now                    func() time.Time // nil: time.Now
 	MaxDecompressedBytes   int              // see Options; 0: default
+
+	// Cleaner configures log compaction (log.cleaner.dedupe.buffer.size,
+	// log.cleaner.io.max.bytes.per.second); its Logger defaults to Logger.
+	Cleaner CleanerConfig
+	// CleanerBackoff (log.cleaner.backoff.ms) is how long the cleaner
+	// sleeps when no log is due; 0: 15s.
+	CleanerBackoff time.Duration
+	// DisableCleaner (log.cleaner.enable=false) stops compaction.
+	DisableCleaner bool
 }
 
 // Manager owns the logs of one data directory: it knows whether the last
@@ -42,8 +51,9 @@ type ManagerConfig struct {
 // of open logs; Open holds it while a log loads (recovery of logs is
 // serialized per data directory).
 type Manager struct {
-	cfg   ManagerConfig
-	clean bool // the marker was present: every log was closed cleanly
+	cfg     ManagerConfig
+	clean   bool     // the marker was present: every log was closed cleanly
+	cleaner *Cleaner // nil if disabled
 
 	mu      sync.Mutex
 	logs    map[string]*Log
@@ -65,9 +75,22 @@ func NewManager(cfg ManagerConfig) (*Manager, error) {
 	if cfg.FlushCheckInterval <= 0 {
 		cfg.FlushCheckInterval = time.Second
 	}
+	if cfg.CleanerBackoff <= 0 {
+		cfg.CleanerBackoff = 15 * time.Second
+	}
 	opts := Options{FS: cfg.FS, Now: cfg.Now, Logger: cfg.Logger}.withDefaults()
 	cfg.FS, cfg.Now, cfg.Logger = opts.FS, opts.Now, opts.Logger
 	m := &Manager{cfg: cfg, logs: map[string]*Log{}, opened: map[string]bool{}}
+	if !cfg.DisableCleaner {
+		cc := cfg.Cleaner
+		if cc.Logger == nil {
+			cc.Logger = cfg.Logger
+		}
+		var err error
+		if m.cleaner, err = NewCleaner(cc); err != nil {
+			return nil, err
+		}
+	}
 	if err := cfg.FS.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, storageErr("create "+cfg.Dir, err)
 	}
@@ -197,9 +220,16 @@ func (m *Manager) Delete(name string) error {
 	return nil
 }
 
-// Run enforces retention every RetentionCheckInterval and applies flush.ms
-// (and flushes rolled segments) every FlushCheckInterval until ctx ends.
+// Run enforces retention every RetentionCheckInterval, applies flush.ms
+// (and flushes rolled segments) every FlushCheckInterval, and runs the
+// cleaner in a goroutine of its own, until ctx ends; it returns once the
+// cleaner has stopped.
 func (m *Manager) Run(ctx context.Context) {
+	if m.cleaner != nil {
+		done := make(chan struct{})
+		go func() { defer close(done); m.runCleaner(ctx) }()
+		defer func() { <-done }()
+	}
 	retention := time.NewTicker(m.cfg.RetentionCheckInterval)
 	defer retention.Stop()
 	flush := time.NewTicker(m.cfg.FlushCheckInterval)
@@ -216,15 +246,56 @@ func (m *Manager) Run(ctx context.Context) {
 	}
 }
 
-// each runs fn on every open log, logging failures.
-func (m *Manager) each(fn func(*Log) error, what string) {
+// openLogs returns the open logs.
+func (m *Manager) openLogs() []*Log {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	logs := make([]*Log, 0, len(m.logs))
 	for _, l := range m.logs {
 		logs = append(logs, l)
 	}
-	m.mu.Unlock()
-	for _, l := range logs {
+	return logs
+}
+
+// runCleaner cleans the dirtiest due log, again and again, sleeping
+// CleanerBackoff when none is due or a pass failed, until ctx ends.
+func (m *Manager) runCleaner(ctx context.Context) {
+	for ctx.Err() == nil {
+		if l := m.dirtiestLog(); l != nil {
+			res, err := m.cleaner.Clean(ctx, l)
+			switch {
+			case err == nil, errors.Is(err, ErrClosed), ctx.Err() != nil:
+			case errors.Is(err, ErrCleanAborted):
+				m.cfg.Logger.Info("log: cleaning gave way to a truncation or deletion; retrying later", "dir", l.dir)
+			default:
+				m.cfg.Logger.Error("log: cleaning failed", "dir", l.dir, "err", err)
+			}
+			if err == nil && res.Cleaned {
+				continue // the next log may be due already
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(m.cfg.CleanerBackoff):
+		}
+	}
+}
+
+// dirtiestLog returns the due log with the highest dirty ratio, or nil.
+func (m *Manager) dirtiestLog() *Log {
+	var best *Log
+	bestRatio := -1.0
+	for _, l := range m.openLogs() {
+		if st := l.cleanable(); st.due && st.ratio > bestRatio {
+			best, bestRatio = l, st.ratio
+		}
+	}
+	return best
+}
+
+// each runs fn on every open log, logging failures.
+func (m *Manager) each(fn func(*Log) error, what string) {
+	for _, l := range m.openLogs() {
 		if err := fn(l); err != nil && !errors.Is(err, ErrClosed) {
 			m.cfg.Logger.Error("log: "+what+" failed", "dir", l.dir, "err", err)
 		}

@@ -17,7 +17,9 @@ import (
 // Open opens the log in dir, creating the directory if needed, and makes
 // it consistent:
 //
-//   - leftovers go: *.deleted and *.tmp files, index files without a .log;
+//   - the cleaner's interrupted swaps are completed (cleaner_swap.go);
+//   - leftovers go: *.deleted, *.tmp and *.cleaned files, index files
+//     without a .log;
 //   - after an unclean shutdown (!opts.CleanShutdown), every segment from
 //     the one holding the recovery point to the last is scanned: each batch
 //     must parse, lie within the file, pass its CRC, and start exactly at
@@ -46,11 +48,14 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	l := &Log{
 		dir: dir, fs: opts.FS, now: opts.Now, logger: opts.Logger,
-		maxDecompressed: opts.MaxDecompressedBytes, cfg: cfg,
+		maxDecompressed: opts.MaxDecompressedBytes, cfg: cfg, tombstoneHorizon: -1,
 	}
 	l.retentionUpperBound.Store(math.MaxInt64)
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, storageErr("create "+dir, err)
+	}
+	if err := l.recoverCleanerFiles(); err != nil {
+		return nil, err
 	}
 	bases, err := l.cleanDir()
 	if err != nil {
@@ -144,6 +149,10 @@ func (l *Log) readCheckpoints() checkpoints {
 	l.persistedStart = cp.start
 	if cp.rp, err = readOffsetFile(l.fs, l.dir, recoveryPointFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		l.logger.Warn("log: ignoring unreadable recovery point", "dir", l.dir, "err", err)
+	}
+	// A lost cleaner checkpoint only means the next pass maps everything.
+	if l.cleanerCp, err = readOffsetFile(l.fs, l.dir, cleanerCheckpointFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		l.logger.Warn("log: ignoring unreadable cleaner checkpoint", "dir", l.dir, "err", err)
 	}
 	cp.epochFile, err = readSmallFile(l.fs, l.path(epochCheckpoint))
 	if err == nil {
@@ -418,6 +427,9 @@ func (l *Log) finishLoad(cp checkpoints, recovered bool) error {
 		return err
 	}
 	l.logStartOffset = start
+	if err := l.lowerCleanerCheckpointLocked(l.logEndOffset); err != nil {
+		return err
+	}
 	l.epochs.truncateFromEnd(l.logEndOffset)
 	l.epochs.truncateFromStart(l.logStartOffset)
 	l.recoveryPoint = min(cp.rp, l.logEndOffset)

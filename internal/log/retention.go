@@ -23,9 +23,9 @@ func (l *Log) EnforceRetention() (deletedSegments int, err error) {
 	return n, err
 }
 
-// SetRetentionUpperBound limits retention to data below offset. The
-// partition sets it to its high watermark so that retention never deletes
-// what followers have not replicated yet; the default is unlimited.
+// SetRetentionUpperBound limits retention and compaction to data below
+// offset. The partition sets it to its high watermark so that neither
+// deletes what followers have not replicated yet; the default is unlimited.
 func (l *Log) SetRetentionUpperBound(offset int64) { l.retentionUpperBound.Store(offset) }
 
 // DeleteRecordsBefore moves the log start offset up to offset (DeleteRecords),
@@ -147,6 +147,14 @@ func (l *Log) removePrefix(minStart, upTo int64, retention bool) (int, int64, er
 func (l *Log) retireSegments(victims []*segment, delay time.Duration) {
 	for _, s := range victims {
 		s.retire()
+	}
+	l.expireAfter(victims, delay)
+}
+
+// expireAfter closes and removes retired segments after delay (or when
+// the last reader is done, if later).
+func (l *Log) expireAfter(victims []*segment, delay time.Duration) {
+	for _, s := range victims {
 		if delay <= 0 {
 			s.expire()
 			continue

@@ -60,6 +60,9 @@ func (l *Log) truncateLocked(offset int64) ([]*segment, error) {
 		}
 		l.recoveryPoint = end
 	}
+	if err := l.lowerCleanerCheckpointLocked(end); err != nil {
+		return nil, err
+	}
 	l.truncations.Add(1)
 	if err := s.file.Truncate(pos); err != nil {
 		return nil, storageErr(fmt.Sprintf("truncate segment %d of %s", s.base, l.dir), err)
@@ -171,6 +174,9 @@ func (l *Log) truncateFullyLocked(offset int64) ([]*segment, error) {
 			return nil, storageErr("truncate fully", err)
 		}
 	}
+	if err := l.lowerCleanerCheckpointLocked(offset); err != nil {
+		return nil, err
+	}
 	l.truncations.Add(1)
 	var keep *segment
 	var victims []*segment
@@ -198,8 +204,25 @@ func (l *Log) truncateFullyLocked(offset int64) ([]*segment, error) {
 	}
 	l.segs = []*segment{keep}
 	l.logStartOffset, l.logEndOffset, l.recoveryPoint, l.persistedStart = offset, offset, offset, offset
+	l.tombstoneHorizon = -1
 	l.failed, l.dirSynced, l.unflushedMsgs = nil, false, 0
 	l.epochs.entries = nil
 	l.logger.Info("log: truncated fully", "dir", l.dir, "offset", offset, "deleted_segments", len(victims))
 	return victims, l.writeEpochsLocked(true)
+}
+
+// lowerCleanerCheckpointLocked keeps the cleaner's checkpoint at or below
+// the log end after a truncation, on disk too: data appended later below a
+// stale checkpoint would pass for cleaned, and a tombstone there could
+// then outlive its delete horizon while an older record of its key, never
+// compared with it, stays (the deleted key would come back).
+func (l *Log) lowerCleanerCheckpointLocked(end int64) error {
+	if l.cleanerCp <= end {
+		return nil
+	}
+	l.cleanerCp = end
+	if err := writeOffsetFile(l.fs, l.dir, cleanerCheckpointFile, end); err != nil {
+		return storageErr("write cleaner checkpoint", err)
+	}
+	return nil
 }

@@ -10,7 +10,7 @@ func Encode(timestampMs int64, recs []Record) []byte {
 	b := make([]byte, HeaderSize, HeaderSize+64*len(recs))
 	var body []byte
 	for i := range recs {
-		body = appendRecord(body[:0], &recs[i], int32(i))
+		body = appendRecordBody(body[:0], &recs[i], int32(i), 0)
 		b = binary.AppendVarint(b, int64(len(body)))
 		b = append(b, body...)
 	}
@@ -30,10 +30,10 @@ func Encode(timestampMs int64, recs []Record) []byte {
 	return b
 }
 
-// appendRecord appends a record's body (everything after its length).
-func appendRecord(b []byte, r *Record, offsetDelta int32) []byte {
+// appendRecordBody appends a record's body (everything after its length).
+func appendRecordBody(b []byte, r *Record, offsetDelta int32, timestampDelta int64) []byte {
 	b = append(b, 0) // attributes
-	b = binary.AppendVarint(b, 0)
+	b = binary.AppendVarint(b, timestampDelta)
 	b = binary.AppendVarint(b, int64(offsetDelta))
 	b = appendNullableBytes(b, r.Key)
 	b = appendNullableBytes(b, r.Value)

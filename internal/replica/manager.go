@@ -315,5 +315,11 @@ func LogConfig(c config.Topic) log.Config {
 	lc.FlushMessages = c.FlushMessages
 	lc.FlushMs = c.FlushInterval
 	lc.FileDeleteDelay = c.FileDeleteDelay
+	lc.Compact = c.CleanupPolicyCompact
+	lc.DeleteRetention = c.DeleteRetention
+	lc.MinCompactionLag = c.MinCompactionLag
+	lc.MaxCompactionLag = c.MaxCompactionLag
+	lc.MinCleanableDirtyRatio = c.MinCleanableDirtyRatio
+	lc.MaxMessageBytes = int(c.MaxMessageBytes)
 	return lc
 }

@@ -153,6 +153,11 @@ func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
 			return fmt.Errorf("%w: %w", kerr.InvalidRecord, err)
 		}
 	}
+	if cfg.CleanupPolicyCompact {
+		if err := requireKeys(records); err != nil {
+			return err
+		}
+	}
 	if !cfg.TimestampLogAppend {
 		nowMs := now.UnixMilli()
 		if cfg.TimestampBeforeMax >= 0 && h.BaseTimestamp < nowMs-cfg.TimestampBeforeMax.Milliseconds() {
@@ -161,6 +166,29 @@ func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
 		if cfg.TimestampAfterMax >= 0 && h.MaxTimestamp > nowMs+cfg.TimestampAfterMax.Milliseconds() {
 			return fmt.Errorf("%w: timestamp %d is more than message.timestamp.after.max.ms in the future", kerr.InvalidTimestamp, h.MaxTimestamp)
 		}
+	}
+	return nil
+}
+
+// requireKeys rejects a batch with a record without a key, as Kafka does
+// for compacted topics (the cleaner would drop such records). Compressed
+// batches are decompressed for it, within maxDecompressedBatch.
+func requireKeys(batch []byte) error {
+	missing := -1
+	i := 0
+	err := record.ForEachRecord(batch, maxDecompressedBatch, func(r *record.Record) bool {
+		if r.Key == nil {
+			missing = i
+			return false
+		}
+		i++
+		return true
+	})
+	if err != nil {
+		return batchError(err)
+	}
+	if missing >= 0 {
+		return fmt.Errorf("%w: compacted topic cannot accept a record without a key (record %d)", kerr.InvalidRecord, missing)
 	}
 	return nil
 }

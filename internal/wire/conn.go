@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"syscall"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -110,7 +111,8 @@ func (c *conn) read() {
 func (c *conn) logReadEnd(err error) {
 	var ne net.Error
 	switch {
-	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+	case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), errors.Is(err, syscall.ECONNRESET):
+		// A client going away, often by reset: routine, not a warning.
 	case errors.As(err, &ne) && ne.Timeout():
 		if !c.srv.stopping.Load() {
 			c.log.Info("closing idle connection")

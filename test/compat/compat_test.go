@@ -153,14 +153,13 @@ func randomBytes(rng *rand.Rand, size int, text bool) []byte {
 
 // compressibleBytes draws from a small alphabet so that codecs have work.
 func compressibleBytes(rng *rand.Rand, size int, text bool) []byte {
-	const alphabet = "abcdefgh"
+	// A random phrase of 8-32 bytes repeated: every codec, snappy included
+	// (it only finds repeats of 4+ bytes), shrinks it, so clients that skip
+	// compression when it does not help still compress these values.
+	phrase := randomBytes(rng, 8+rng.IntN(25), text)
 	out := make([]byte, size)
 	for j := range out {
-		if text {
-			out[j] = alphabet[rng.IntN(len(alphabet))]
-		} else {
-			out[j] = byte(rng.IntN(8))
-		}
+		out[j] = phrase[j%len(phrase)]
 	}
 	return out
 }

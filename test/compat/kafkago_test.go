@@ -5,6 +5,7 @@ package compat
 
 import (
 	"fmt"
+	"io"
 	"log"
 	"os"
 	"sync"
@@ -18,8 +19,8 @@ import (
 
 func TestKafkaGo(t *testing.T) {
 	b := brokertest.Start(t)
-	runClient(t, b.KafkaAddr(), client{
-		name: "kafkago",
+	c := client{
+		name: "kafka-go",
 		opts: binaryOpts,
 		// kafka-go's reader returns nil for empty keys, values and header
 		// values (readNewBytes allocates only for n > 0); its writer keeps
@@ -27,7 +28,9 @@ func TestKafkaGo(t *testing.T) {
 		readsEmptyAsNull: true,
 		produce:          kafkagoProduce,
 		consume:          kafkagoConsume,
-	})
+	}
+	runClient(t, b.KafkaAddr(), c)
+	runScenarios(t, b.KafkaAddr(), kafkagoScenarios(c))
 }
 
 var kafkagoCodecs = map[string]kafka.Compression{
@@ -115,6 +118,26 @@ func kafkagoProduce(t *testing.T, addr, topic, codec string, recs []record) map[
 	return sent
 }
 
+// kafkagoMaxWait is the readers' MaxWait. kafka-go makes it the deadline
+// for a fetch response to start arriving, and asks the broker to hold a
+// fetch for it less one second (its assumed round trip). 200ms failed
+// reads with "i/o timeout" on a loaded machine; 1.5s leaves the response
+// that long while the broker holds an idle fetch (the one in flight when a
+// reader closes) for only 0.5s.
+const kafkagoMaxWait = 1500 * time.Millisecond
+
+// closeLater closes c in the background and waits for it when the test
+// ends: a kafka-go Reader's Close waits for its fetch in flight, which
+// the broker holds for up to MaxWait once the partition has no more data.
+func closeLater(t *testing.T, c io.Closer) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.Close()
+	}()
+	t.Cleanup(func() { <-done })
+}
+
 // kafkagoConsume reads the partitions in parallel, one Reader each.
 func kafkagoConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record {
 	t.Helper()
@@ -140,14 +163,14 @@ func kafkagoConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[
 			StartOffset: kafka.FirstOffset,
 			MinBytes:    1,
 			MaxBytes:    4 << 20,
-			MaxWait:     200 * time.Millisecond,
+			MaxWait:     kafkagoMaxWait,
 			Logger:      info,
 			ErrorLogger: errLog,
 		})
 		wg.Go(func() {
 			defer func() {
 				closing.Store(true)
-				r.Close()
+				closeLater(t, r)
 			}()
 			for {
 				m, err := r.ReadMessage(ctx)

@@ -28,12 +28,14 @@ func TestKcat(t *testing.T) {
 		t.Fatalf("kcat is required in CI: %v", err)
 	}
 	b := brokertest.Start(t)
-	runClient(t, b.KafkaAddr(), client{
+	c := client{
 		name:    "kcat",
 		opts:    kcatOpts,
 		produce: kcatProduce,
 		consume: kcatConsume,
-	})
+	}
+	runClient(t, b.KafkaAddr(), c)
+	runScenarios(t, b.KafkaAddr(), kcatScenarios(c))
 }
 
 // kcatOpts: with -Z an empty key or value is sent as null, so there are
@@ -126,7 +128,7 @@ func kcatConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[pos
 	out := runKcat(t, cmd)
 	col := newCollector("kcat read " + topic)
 	sc := bufio.NewScanner(bytes.NewReader(out))
-	sc.Buffer(nil, 1<<20)
+	sc.Buffer(nil, 4<<20) // records/large: a line of over 1 MB
 	for sc.Scan() {
 		var m kcatMessage
 		if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
@@ -173,13 +175,25 @@ func kcatCommand(t *testing.T, args ...string) *exec.Cmd {
 // "% ERROR"); warnings go to the test log.
 func runKcat(t *testing.T, cmd *exec.Cmd) []byte {
 	t.Helper()
+	stdout, err := execKcat(t, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdout
+}
+
+// execKcat runs kcat and returns its stdout, or an error carrying the
+// error lines and the end of stderr if kcat failed or logged an error.
+func execKcat(t *testing.T, cmd *exec.Cmd) ([]byte, error) {
+	t.Helper()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	var problems []string
 	for _, line := range strings.Split(stderr.String(), "\n") {
 		switch {
-		case strings.HasPrefix(line, "% ERROR"), strings.HasPrefix(line, "%0|"), strings.HasPrefix(line, "%1|"),
+		case strings.HasPrefix(line, "% ERROR"), strings.HasPrefix(line, "% Delivery failed"),
+			strings.HasPrefix(line, "%0|"), strings.HasPrefix(line, "%1|"),
 			strings.HasPrefix(line, "%2|"), strings.HasPrefix(line, "%3|"):
 			problems = append(problems, line)
 		case strings.HasPrefix(line, "%4|"):
@@ -189,9 +203,10 @@ func runKcat(t *testing.T, cmd *exec.Cmd) []byte {
 		}
 	}
 	if err != nil || len(problems) > 0 {
-		t.Fatalf("%v: %v\n%s\nstderr ends:\n%s", cmd.Args[:6], err, strings.Join(problems, "\n"), tail(stderr.String(), 60))
+		return nil, fmt.Errorf("%v: %v\n%s\nstderr ends:\n%s", cmd.Args[:min(6, len(cmd.Args))], err,
+			strings.Join(problems, "\n"), tail(stderr.String(), 60))
 	}
-	return stdout.Bytes()
+	return stdout.Bytes(), nil
 }
 
 // tail returns the last n lines of s.

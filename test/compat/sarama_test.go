@@ -37,7 +37,7 @@ func TestSarama(t *testing.T) {
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
 			b := brokertest.Start(t)
-			runClient(t, b.KafkaAddr(), client{
+			c := client{
 				name:       v.name,
 				noCodecWhy: "sarama sends zstd only from protocol version 2.1",
 				opts:       binaryOpts,
@@ -48,7 +48,9 @@ func TestSarama(t *testing.T) {
 				consume: func(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record {
 					return saramaConsume(t, v.version, addr, topic, ends)
 				},
-			})
+			}
+			runClient(t, b.KafkaAddr(), c)
+			runScenarios(t, b.KafkaAddr(), saramaScenarios(c, v.version))
 		})
 	}
 }

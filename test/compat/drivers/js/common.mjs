@@ -1,0 +1,188 @@
+// Shared by the drivers kafkajs.mjs and ckjs.mjs, which test/compat/js_test.go
+// runs as `node <driver> <subcommand> --flag value ...`.
+//
+// Wire format between the Go test and a driver (JSON lines, bytes base64):
+//   record in:   {"k": b64|null, "v": b64|null, "h": [{"k": name, "v": b64|null}],
+//                 "p": partition (optional), "ts": epoch ms (optional)}
+//   record out:  {"p": partition, "o": offset, "k", "v", "h" as above, "ts": epoch ms}
+//   produced:    {"i": index in the input, "p": partition, "o": offset}
+//                or {"i": index, "error": {"code": Kafka or librdkafka code, "name": ..., "message": ...}}
+// Everything else a subcommand prints is one JSON object per line, described
+// by the subcommand.
+//
+// Group subcommands (the same lines as the Python drivers print):
+//   group-consume --group G [--client-id C] [--session-timeout-ms N] joins G,
+//   subscribes to --topic (from the earliest offset where nothing is
+//   committed) and runs until SIGTERM or EOF on stdin, then finishes the
+//   records in hand, commits them and leaves the group cleanly (SIGKILL
+//   kills it without a leave). Records are processed (printed) first and
+//   committed after:
+//     {"ev": "assigned", "partitions": [p, ...]}   partitions gained
+//     {"ev": "revoked", "partitions": [p, ...]}    partitions lost
+//     {"ev": "record", "p": p, "o": offset, "k": b64|null}   processed
+//     {"ev": "committed", "offsets": [{"p": p, "o": next offset}, ...]}
+//     {"ev": "commit-failed", "error": {...}}      (nothing of it committed)
+//     {"ev": "error", "error": {...}}              a client error seen
+//     {"ev": "left"}                               after a clean leave
+//   list-groups prints {"groups": [{"group", "protocol_type", "state" (where
+//   the client shows it)}]}; describe-groups --group G prints {"groups":
+//   [{"group", "state", "protocol_type", "protocol", "error", "members":
+//   [{"member_id", "client_id", "client_host", "partitions": [p, ...] of
+//   --topic}]}]}. A driver exits non-zero (message on stderr) on anything
+// that is not a per-record or per-request result the test checks.
+
+import { createReadStream, readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+
+export const debug = process.env.STRATA_TEST_LOG === 'debug';
+
+// parse returns the subcommand and its flags; every flag takes a string.
+export function parse(flags) {
+  const options = {};
+  for (const f of flags) options[f] = { type: 'string' };
+  const { positionals, values } = parseArgs({ args: process.argv.slice(2), options, allowPositionals: true });
+  if (positionals.length !== 1) throw new Error(`usage: <subcommand> ${flags.map((f) => `--${f} X`).join(' ')}`);
+  return { cmd: positionals[0], args: values };
+}
+
+// need returns a required flag's value.
+export function need(args, name) {
+  const v = args[name];
+  if (v === undefined || v === '') throw new Error(`--${name} is required`);
+  return v;
+}
+
+const b64 = (s) => (s === null || s === undefined ? null : Buffer.from(s, 'base64'));
+const enc = (b) => (b === null || b === undefined ? null : Buffer.from(b).toString('base64'));
+
+// readRecords reads a file of input records into {key, value, headers:
+// [{key, value}], partition, timestamp} with Buffers (null stays null).
+export async function readRecords(path) {
+  const out = [];
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line === '') continue;
+    const r = JSON.parse(line);
+    out.push({
+      key: b64(r.k),
+      value: b64(r.v),
+      headers: (r.h ?? []).map((h) => ({ key: h.k, value: b64(h.v) })),
+      partition: r.p,
+      timestamp: r.ts,
+    });
+  }
+  return out;
+}
+
+// emit prints one JSON line. Node writes to a pipe synchronously on Linux;
+// main() still exits from a write callback, after anything queued.
+export function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+// recordOut is a read record in the wire format; headers is a list of
+// {key, value} with Buffer or null values.
+export function recordOut(partition, offset, key, value, headers, timestamp) {
+  return {
+    p: partition,
+    o: Number(offset),
+    k: enc(key),
+    v: enc(value),
+    h: headers.map((h) => ({ k: h.key, v: enc(h.value) })),
+    ts: Number(timestamp),
+  };
+}
+
+// parseEnds parses --ends, a JSON object of partition -> end offset.
+export function parseEnds(s) {
+  const ends = new Map();
+  for (const [p, end] of Object.entries(JSON.parse(s))) ends.set(Number(p), Number(end));
+  return ends;
+}
+
+// parseConfig parses "name=value,name=value" into [[name, value]].
+export function parseConfig(s) {
+  if (!s) return [];
+  return s.split(',').map((kv) => {
+    const i = kv.indexOf('=');
+    if (i < 0) throw new Error(`config ${kv}: want name=value`);
+    return [kv.slice(0, i), kv.slice(i + 1)];
+  });
+}
+
+// log writes to stderr, which the Go test shows when a driver fails (and
+// always with STRATA_TEST_LOG=debug).
+export function log(...args) {
+  process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
+}
+
+// stopSignal resolves on SIGTERM or when stdin ends: a group member's cue
+// to finish, commit and leave. stopped() tells whether it has.
+export function stopSignal() {
+  let stopped = false;
+  let resolve;
+  const done = new Promise((r) => (resolve = r));
+  const stop = () => {
+    stopped = true;
+    resolve();
+  };
+  process.on('SIGTERM', stop);
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  return { done, stopped: () => stopped };
+}
+
+// committedOut is a "committed" line for a Map of partition -> next offset.
+export function committedOut(offsets) {
+  return { ev: 'committed', offsets: [...offsets].sort(([a], [b]) => a - b).map(([p, o]) => ({ p, o: Number(o) })) };
+}
+
+// keyOut is a record key as group-consume prints it.
+export const keyOut = enc;
+
+// main runs the subcommand's handler and exits: 0 after its output is
+// flushed, 1 with the error on stderr. A watchdog ends a driver that hangs
+// (the Go test also kills it).
+export function main(handlers, flags) {
+  const watchdog = setTimeout(() => {
+    log('driver: timed out after 5 minutes');
+    process.exit(3);
+  }, 5 * 60 * 1000);
+  watchdog.unref();
+  (async () => {
+    const { cmd, args } = parse(flags);
+    const h = handlers[cmd];
+    if (!h) throw new Error(`unknown subcommand ${cmd}; have ${Object.keys(handlers).join(', ')}`);
+    await h(args);
+  })().then(
+    () => process.stdout.write('', () => process.exit(0)),
+    (e) => {
+      log('driver failed:', e?.stack ?? String(e));
+      process.stdout.write('', () => process.exit(1));
+    },
+  );
+}
+
+// pool runs fn over items with at most n in flight, in order of start.
+export async function pool(items, n, fn) {
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, items.length) }, worker));
+}
+
+// packageVersions returns the installed versions of the named packages.
+export function packageVersions(names) {
+  const out = {};
+  for (const n of names) {
+    const url = new URL(`./node_modules/${n}/package.json`, import.meta.url);
+    out[n] = JSON.parse(readFileSync(url, 'utf8')).version;
+  }
+  return out;
+}

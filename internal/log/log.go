@@ -118,6 +118,9 @@ type Log struct {
 	// read starts over.
 	truncations atomic.Uint64
 
+	// startOffset mirrors logStartOffset for lock-free readers.
+	startOffset atomic.Int64
+
 	retentionUpperBound atomic.Int64 // see SetRetentionUpperBound
 	closeErr            error        // what Close returned, for later calls; guarded by mu
 
@@ -469,10 +472,13 @@ func (l *Log) segmentForLocked(offset int64) int {
 func (l *Log) Dir() string { return l.dir }
 
 // LogStartOffset is the first offset a consumer may read.
-func (l *Log) LogStartOffset() int64 {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.logStartOffset
+// It reads an atomic copy: fetches ask for it on every partition.
+func (l *Log) LogStartOffset() int64 { return l.startOffset.Load() }
+
+// setLogStart moves the log start offset; callers hold mu's write lock.
+func (l *Log) setLogStart(offset int64) {
+	l.logStartOffset = offset
+	l.startOffset.Store(offset)
 }
 
 // LogEndOffset is the offset the next appended record gets.

@@ -426,7 +426,7 @@ func (l *Log) finishLoad(cp checkpoints, recovered bool) error {
 		}
 		return err
 	}
-	l.logStartOffset = start
+	l.setLogStart(start)
 	if err := l.lowerCleanerCheckpointLocked(l.logEndOffset); err != nil {
 		return err
 	}

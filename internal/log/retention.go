@@ -128,7 +128,7 @@ func (l *Log) removePrefix(minStart, upTo int64, retention bool) (int, int64, er
 	l.modified = l.modified || persist || k > 0
 	victims := append([]*segment(nil), l.segs[:k]...)
 	l.segs = append([]*segment(nil), l.segs[k:]...)
-	l.logStartOffset = max(l.logStartOffset, start)
+	l.setLogStart(max(l.logStartOffset, start))
 	l.epochs.truncateFromStart(l.logStartOffset)
 	l.dirSynced = l.dirSynced && k == 0
 	newStart := l.logStartOffset

@@ -203,7 +203,8 @@ func (l *Log) truncateFullyLocked(offset int64) ([]*segment, error) {
 		keep = ns
 	}
 	l.segs = []*segment{keep}
-	l.logStartOffset, l.logEndOffset, l.recoveryPoint, l.persistedStart = offset, offset, offset, offset
+	l.setLogStart(offset)
+	l.logEndOffset, l.recoveryPoint, l.persistedStart = offset, offset, offset
 	l.tombstoneHorizon = -1
 	l.failed, l.dirSynced, l.unflushedMsgs = nil, false, 0
 	l.epochs.entries = nil

@@ -437,3 +437,58 @@ func TestOldVersionsGetUnsupportedVersion(t *testing.T) {
 		t.Fatalf("current produce after refusals: %v", kerr.ErrorForCode(sp.ErrorCode))
 	}
 }
+
+// TestFetchSessionLongPoll: an incremental fetch on a session waits for
+// data through the session's long-lived waiter and wakes on a produce,
+// also after the session has already returned data once.
+func TestFetchSessionLongPoll(t *testing.T) {
+	r := newRaw(t)
+	brokertest.CreateTopic(t, r.adm, "spoll", 3, nil)
+	producer := brokertest.Client(t, r.addr, kgo.DefaultProduceTopic("spoll"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	full := fetchReq("spoll", 0, 1, 2)
+	full.SessionEpoch = 0
+	resp := r.fetch(full)
+	if resp.SessionID == 0 {
+		t.Fatal("no session")
+	}
+	offsets := map[int32]int64{}
+	for round := int32(1); round <= 3; round++ {
+		inc := kmsg.NewPtrFetchRequest()
+		inc.SetVersion(12)
+		inc.MaxBytes, inc.SessionID, inc.SessionEpoch = 1<<20, resp.SessionID, round
+		inc.MinBytes, inc.MaxWaitMillis = 1, 10000
+		// Tell the session our new positions after the previous round.
+		if len(offsets) > 0 {
+			rt := kmsg.NewFetchRequestTopic()
+			rt.Topic = "spoll"
+			for p, o := range offsets {
+				rp := kmsg.NewFetchRequestTopicPartition()
+				rp.Partition, rp.FetchOffset, rp.PartitionMaxBytes = p, o, 1<<20
+				rt.Partitions = append(rt.Partitions, rp)
+			}
+			inc.Topics = append(inc.Topics, rt)
+		}
+		part := round % 3
+		go func() {
+			time.Sleep(200 * time.Millisecond)
+			producer.ProduceSync(context.Background(), &kgo.Record{Partition: part, Value: []byte("x")})
+		}()
+		start := time.Now()
+		got := r.fetch(inc)
+		if waited := time.Since(start); waited > 5*time.Second || got.ErrorCode != 0 {
+			t.Fatalf("round %d: returned after %v with %v", round, waited, kerr.ErrorForCode(got.ErrorCode))
+		}
+		found := false
+		for _, tp := range got.Topics {
+			for _, p := range tp.Partitions {
+				if len(p.RecordBatches) > 0 {
+					found = p.Partition == part
+					offsets[p.Partition] = p.HighWatermark
+				}
+			}
+		}
+		if !found {
+			t.Fatalf("round %d: the produce to partition %d did not come back: %+v", round, part, got.Topics)
+		}
+	}
+}

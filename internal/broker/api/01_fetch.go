@@ -42,20 +42,36 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		resp.ErrorCode = code
 		return resp, nil
 	}
-	resp.SessionID = plan.sessionID
+	resp.SessionID = plan.sessionID()
 
-	reads := h.readAll(tenant, req, plan.parts)
-	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
-		reads = h.waitForData(ctx, tenant, req, plan.parts, reads)
+	// A session's waiter stays registered on its partitions; a signal left
+	// from appends already read is drained before reading, so that any
+	// append after this point wakes the long poll below.
+	var waiter *replica.Waiter
+	if plan.session != nil {
+		waiter = plan.session.waiter
+		drain(waiter)
 	}
-	sent, hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
+	reads := h.readAll(tenant, req, plan.parts, waiter)
+	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
+		reads = h.waitForData(ctx, tenant, req, &plan, reads)
+	}
+	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
 	r.ResponseSizeHint = fetchResponseSize(reads)
-	h.sessions.finish(&plan, sent, hadData)
+	h.sessions.finish(&plan, hadData)
 	return resp, nil
 }
 
+func drain(w *replica.Waiter) {
+	select {
+	case <-w.C:
+	default:
+	}
+}
+
 // readAll reads every planned partition within the response's byte budget.
-func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts []fetchPart) []partRead {
+// With a waiter, each partition read is first watched by it.
+func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
 	im := h.cfg.Meta.Image()
 	remaining := int(req.MaxBytes)
 	if remaining <= 0 {
@@ -63,12 +79,18 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 	}
 	minOne := true
 	reads := make([]partRead, len(parts))
-	for i := range parts {
-		fp := &parts[i]
+	for i, fp := range parts {
 		rd := &reads[i]
 		rd.p, rd.err = h.resolveFetchPartition(im, tenant, fp)
 		if rd.err != nil {
 			continue
+		}
+		if waiter != nil && fp.watching != rd.p {
+			if fp.watching != nil {
+				fp.watching.Unwatch(waiter)
+			}
+			rd.p.Watch(waiter)
+			fp.watching = rd.p
 		}
 		limit := min(int(fp.maxBytes), remaining)
 		if limit <= 0 && !minOne {
@@ -84,20 +106,30 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 	return reads
 }
 
+// resolveFetchPartition finds a fetched partition, from the part's cache
+// while the metadata image is unchanged. Errors are not cached: a partition
+// assigned here may open after its image was published.
 func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, fp *fetchPart) (*replica.Partition, error) {
-	ref := meta.TopicRef{Name: fp.key.name, ID: fp.key.id}
-	t, err := im.ResolveTopic(tenant, ref)
+	if fp.part == nil || fp.resolvedAt != im.Index {
+		p, err := h.resolveUncached(im, tenant, fp.key)
+		if err != nil {
+			fp.part = nil
+			return nil, err
+		}
+		fp.part, fp.resolvedAt = p, im.Index
+	}
+	if err := checkLeaderEpoch(fp.part, fp.currentLeaderEpoch); err != nil {
+		return nil, err
+	}
+	return fp.part, nil
+}
+
+func (h *Handlers) resolveUncached(im *meta.Image, tenant meta.TenantID, k partKey) (*replica.Partition, error) {
+	t, err := im.ResolveTopic(tenant, meta.TopicRef{Name: k.name, ID: k.id})
 	if err != nil {
 		return nil, err
 	}
-	p, err := h.partitionFor(t, fp.key.partition)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkLeaderEpoch(p, fp.currentLeaderEpoch); err != nil {
-		return nil, err
-	}
-	return p, nil
+	return h.partitionFor(t, k.partition)
 }
 
 // enough reports whether a response can go out now: MinBytes reached, or
@@ -115,23 +147,31 @@ func enough(reads []partRead, minBytes int32) bool {
 
 // waitForData long-polls: it re-reads whenever one of the partitions gets an
 // append, until MinBytes is reached, MaxWaitMillis passes or the server
-// stops.
-func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, parts []fetchPart, reads []partRead) []partRead {
-	w := replica.NewWaiter()
-	for _, rd := range reads {
-		if rd.p != nil {
-			rd.p.Watch(w)
-			defer rd.p.Unwatch(w)
-		}
+// stops. A fetch without a session watches its partitions only while it
+// waits.
+func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead) []partRead {
+	waiter := replica.NewWaiter()
+	if plan.session != nil {
+		waiter = plan.session.waiter
+	} else {
+		defer func() {
+			for _, fp := range plan.parts {
+				if fp.watching != nil {
+					fp.watching.Unwatch(waiter)
+					fp.watching = nil
+				}
+			}
+		}()
+		// Data may arrive between the first read and the watch: read again
+		// once watching.
+		reads = h.readAll(tenant, req, plan.parts, waiter)
 	}
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
-	// Data may have arrived between the first read and Watch.
-	reads = h.readAll(tenant, req, parts)
 	for !enough(reads, req.MinBytes) {
 		select {
-		case <-w.C:
-			reads = h.readAll(tenant, req, parts)
+		case <-waiter.C:
+			reads = h.readAll(tenant, req, plan.parts, waiter)
 		case <-timer.C:
 			return reads
 		case <-ctx.Done():
@@ -142,10 +182,9 @@ func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *k
 }
 
 // buildFetchResponse fills resp from the reads, leaving out, for an
-// incremental fetch, partitions with nothing new. It returns the parts with
-// the watermarks sent and which parts carried records.
-func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, plan *fetchPlan, reads []partRead) ([]fetchPart, []bool) {
-	sent := make([]fetchPart, len(plan.parts))
+// incremental fetch, partitions with nothing new, and records in each part
+// the watermarks sent. It reports which parts carried records.
+func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, plan *fetchPlan, reads []partRead) []bool {
 	hadData := make([]bool, len(plan.parts))
 	var cur *kmsg.FetchResponseTopic
 	for i, fp := range plan.parts {
@@ -167,11 +206,10 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 		if version >= 4 && sp.ErrorCode == 0 {
 			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
 		}
-		sent[i] = fp
-		sent[i].sentHW, sent[i].sentLSO, sent[i].sentStart = sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset
 		hadData[i] = len(sp.RecordBatches) > 0
 		changed := sp.ErrorCode != 0 || hadData[i] || sp.HighWatermark != fp.sentHW ||
 			sp.LastStableOffset != fp.sentLSO || sp.LogStartOffset != fp.sentStart
+		fp.sentHW, fp.sentLSO, fp.sentStart = sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset
 		if plan.incremental && !changed {
 			continue
 		}
@@ -182,7 +220,7 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 		}
 		cur.Partitions = append(cur.Partitions, sp)
 	}
-	return sent, hadData
+	return hadData
 }
 
 // fetchResponseSize estimates a response's encoded size: its records plus

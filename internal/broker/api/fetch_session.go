@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/replica"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -18,6 +19,12 @@ import (
 // Session epochs: -1 = full fetch without a session (closing one if an id
 // is given), 0 = full fetch that opens a new session, n > 0 = incremental
 // fetch n of a session; the broker expects the epochs in order.
+//
+// A session serves one fetch at a time (busy): that fetch works on the
+// session's own partition entries, without copies, and caches in them the
+// resolved partition, so a consumer of a thousand partitions costs no map
+// lookups per fetch. The session's waiter stays registered on its
+// partitions for the session's life, so long polls register nothing.
 
 const (
 	sessionEpochFinal   = -1
@@ -36,7 +43,8 @@ type partKey struct {
 }
 
 // fetchPart is one partition of a fetch: what to read and, for sessions,
-// what was last sent.
+// what was last sent. Fields below the request's are owned by the fetch in
+// progress.
 type fetchPart struct {
 	key                partKey
 	offset             int64
@@ -44,6 +52,13 @@ type fetchPart struct {
 	currentLeaderEpoch int32
 	// Last values sent to the client, -1 before the first response.
 	sentHW, sentLSO, sentStart int64
+
+	// part caches the resolved partition while the metadata image is at
+	// resolvedAt.
+	part       *replica.Partition
+	resolvedAt uint64
+	// watching is the partition the session's waiter is registered on.
+	watching *replica.Partition
 }
 
 type fetchSession struct {
@@ -53,6 +68,8 @@ type fetchSession struct {
 	parts    []*fetchPart
 	index    map[partKey]*fetchPart
 	lastUsed time.Time
+	busy     bool
+	waiter   *replica.Waiter
 }
 
 type fetchSessions struct {
@@ -66,11 +83,19 @@ func newFetchSessions(slots int, now func() time.Time) *fetchSessions {
 	return &fetchSessions{slots: slots, now: now, byID: map[int32]*fetchSession{}}
 }
 
-// fetchPlan is the partitions one request reads, in response order.
+// fetchPlan is the partitions one request reads, in response order. With a
+// session, parts are the session's own entries.
 type fetchPlan struct {
-	parts       []fetchPart // copies; the session's own copies are updated in finish
-	sessionID   int32
+	parts       []*fetchPart
+	session     *fetchSession // nil without a session
 	incremental bool
+}
+
+func (p *fetchPlan) sessionID() int32 {
+	if p.session == nil {
+		return 0
+	}
+	return p.session.id
 }
 
 // begin applies a fetch request to the session cache and returns what to
@@ -92,75 +117,78 @@ func (s *fetchSessions) begin(tenant meta.TenantID, req *kmsg.FetchRequest, vers
 		if sess == nil {
 			return fetchPlan{parts: reqParts}, 0
 		}
-		return fetchPlan{parts: sess.snapshot(), sessionID: sess.id}, 0
+		sess.busy = true
+		return fetchPlan{parts: sess.parts, session: sess}, 0
 	}
 	sess, ok := s.byID[req.SessionID]
 	if !ok || sess.tenant != tenant {
 		return fetchPlan{}, kerr.FetchSessionIDNotFound.Code
 	}
-	if req.SessionEpoch != sess.epoch {
+	if req.SessionEpoch != sess.epoch || sess.busy {
 		return fetchPlan{}, kerr.InvalidFetchSessionEpoch.Code
 	}
 	sess.epoch++
 	sess.lastUsed = s.now()
+	sess.busy = true
 	sess.update(reqParts, forgotten(req, version))
-	return fetchPlan{parts: sess.snapshot(), sessionID: sess.id, incremental: true}, 0
+	return fetchPlan{parts: sess.parts, session: sess, incremental: true}, 0
 }
 
-// finish records what was sent and moves partitions that returned data to
+// finish ends a session's fetch and moves partitions that returned data to
 // the back, so that one busy partition cannot starve the others.
-func (s *fetchSessions) finish(plan *fetchPlan, sent []fetchPart, hadData []bool) {
-	if plan.sessionID == 0 {
+func (s *fetchSessions) finish(plan *fetchPlan, hadData []bool) {
+	sess := plan.session
+	if sess == nil {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, ok := s.byID[plan.sessionID]
-	if !ok {
+	sess.busy = false
+	if s.byID[sess.id] != sess {
+		sess.unwatchAll() // removed while the fetch ran
 		return
 	}
-	var moved []*fetchPart
-	for i := range sent {
-		fp, ok := sess.index[sent[i].key]
-		if !ok {
-			continue
+	moved := 0
+	for _, d := range hadData {
+		if d {
+			moved++
 		}
-		fp.sentHW, fp.sentLSO, fp.sentStart = sent[i].sentHW, sent[i].sentLSO, sent[i].sentStart
+	}
+	if moved == 0 || moved == len(sess.parts) {
+		return
+	}
+	out := make([]*fetchPart, 0, len(sess.parts))
+	for i, fp := range sess.parts {
+		if !hadData[i] {
+			out = append(out, fp)
+		}
+	}
+	for i, fp := range sess.parts {
 		if hadData[i] {
-			moved = append(moved, fp)
+			out = append(out, fp)
 		}
 	}
-	if len(moved) == 0 {
-		return
-	}
-	isMoved := map[*fetchPart]bool{}
-	for _, fp := range moved {
-		isMoved[fp] = true
-	}
-	kept := sess.parts[:0:0]
-	for _, fp := range sess.parts {
-		if !isMoved[fp] {
-			kept = append(kept, fp)
-		}
-	}
-	sess.parts = append(kept, moved...)
+	sess.parts = out
 }
 
 func (s *fetchSessions) remove(id int32, tenant meta.TenantID) {
 	if sess, ok := s.byID[id]; ok && sess.tenant == tenant {
 		delete(s.byID, id)
+		if !sess.busy {
+			sess.unwatchAll()
+		}
 	}
 }
 
-// create opens a session, evicting the least recently used one if the
+// create opens a session, evicting the least recently used idle one if the
 // cache is full and that one is idle long enough or smaller. It returns nil
 // when there is no room; the fetch then proceeds without a session.
-func (s *fetchSessions) create(tenant meta.TenantID, parts []fetchPart) *fetchSession {
+func (s *fetchSessions) create(tenant meta.TenantID, parts []*fetchPart) *fetchSession {
 	now := s.now()
 	if len(s.byID) >= s.slots {
 		var lru *fetchSession
 		for _, sess := range s.byID {
-			if lru == nil || sess.lastUsed.Before(lru.lastUsed) {
+			if !sess.busy && (lru == nil || sess.lastUsed.Before(lru.lastUsed)) {
 				lru = sess
 			}
 		}
@@ -168,8 +196,9 @@ func (s *fetchSessions) create(tenant meta.TenantID, parts []fetchPart) *fetchSe
 			return nil
 		}
 		delete(s.byID, lru.id)
+		lru.unwatchAll()
 	}
-	sess := &fetchSession{tenant: tenant, epoch: 1, index: map[partKey]*fetchPart{}, lastUsed: now}
+	sess := &fetchSession{tenant: tenant, epoch: 1, index: map[partKey]*fetchPart{}, lastUsed: now, waiter: replica.NewWaiter()}
 	for {
 		sess.id = rand.Int32N(1<<31-1) + 1
 		if _, taken := s.byID[sess.id]; !taken {
@@ -182,21 +211,25 @@ func (s *fetchSessions) create(tenant meta.TenantID, parts []fetchPart) *fetchSe
 }
 
 // update adds or changes the request's partitions and drops forgotten ones.
-func (sess *fetchSession) update(parts []fetchPart, forget []partKey) {
+func (sess *fetchSession) update(parts []*fetchPart, forget []partKey) {
 	for _, p := range parts {
 		if fp, ok := sess.index[p.key]; ok {
 			fp.offset, fp.maxBytes, fp.currentLeaderEpoch = p.offset, p.maxBytes, p.currentLeaderEpoch
 			continue
 		}
-		fp := p
-		sess.index[p.key] = &fp
-		sess.parts = append(sess.parts, &fp)
+		sess.index[p.key] = p
+		sess.parts = append(sess.parts, p)
 	}
 	if len(forget) == 0 {
 		return
 	}
 	for _, k := range forget {
-		delete(sess.index, k)
+		if fp, ok := sess.index[k]; ok {
+			if fp.watching != nil {
+				fp.watching.Unwatch(sess.waiter)
+			}
+			delete(sess.index, k)
+		}
 	}
 	kept := sess.parts[:0]
 	for _, fp := range sess.parts {
@@ -207,16 +240,18 @@ func (sess *fetchSession) update(parts []fetchPart, forget []partKey) {
 	sess.parts = kept
 }
 
-func (sess *fetchSession) snapshot() []fetchPart {
-	out := make([]fetchPart, len(sess.parts))
-	for i, fp := range sess.parts {
-		out[i] = *fp
+// unwatchAll removes the session's waiter from its partitions.
+func (sess *fetchSession) unwatchAll() {
+	for _, fp := range sess.parts {
+		if fp.watching != nil {
+			fp.watching.Unwatch(sess.waiter)
+			fp.watching = nil
+		}
 	}
-	return out
 }
 
-func requestParts(req *kmsg.FetchRequest, version int16) []fetchPart {
-	var out []fetchPart
+func requestParts(req *kmsg.FetchRequest, version int16) []*fetchPart {
+	var out []*fetchPart
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			k := partKey{partition: rp.Partition}
@@ -225,7 +260,7 @@ func requestParts(req *kmsg.FetchRequest, version int16) []fetchPart {
 			} else {
 				k.name = rt.Topic
 			}
-			out = append(out, fetchPart{
+			out = append(out, &fetchPart{
 				key: k, offset: rp.FetchOffset, maxBytes: rp.PartitionMaxBytes,
 				currentLeaderEpoch: rp.CurrentLeaderEpoch,
 				sentHW:             -1, sentLSO: -1, sentStart: -1,

@@ -1,4 +1,3 @@
-
 package compat
 
 // confluent-kafka-go beyond the codecs: the Producer writes single and

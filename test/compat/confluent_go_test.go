@@ -1,4 +1,3 @@
-
 package compat
 
 // confluentinc/confluent-kafka-go (cgo, with the librdkafka it bundles as a
@@ -28,6 +27,7 @@ func TestConfluentGo(t *testing.T) {
 	}
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), confluentScenarios(c))
+	runGroupScenarios(t, b.KafkaAddr(), confluentGroups())
 }
 
 // confluentConfig is the common configuration; STRATA_TEST_LOG=debug turns

@@ -43,15 +43,14 @@ const watcherName = "kadm"
 // groupLog collects the events of all members of one cell; it is safe for
 // concurrent use.
 type groupLog struct {
-	t       *testing.T
-	mu      sync.Mutex
-	events  []groupEvent
-	killed  map[string]bool
-	stopped map[string]bool
+	t      *testing.T
+	mu     sync.Mutex
+	events []groupEvent
+	killed map[string]bool
 }
 
 func newGroupLog(t *testing.T) *groupLog {
-	return &groupLog{t: t, killed: map[string]bool{}, stopped: map[string]bool{}}
+	return &groupLog{t: t, killed: map[string]bool{}}
 }
 
 func (l *groupLog) add(e groupEvent) {
@@ -80,12 +79,6 @@ func (l *groupLog) markKilled(member string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.killed[member] = true
-}
-
-func (l *groupLog) markStopped(member string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.stopped[member] = true
 }
 
 // snapshot returns the events in arrival order and the killed members.
@@ -232,7 +225,7 @@ const procLines = 40
 
 // startProcMember starts cmd as member spec.Name; parse reads its stdout
 // (nil: the line protocol). The process is killed when the test ends if it
-// is still running.
+// is still running, and (on Linux) when the test process dies.
 func startProcMember(t *testing.T, spec memberSpec, cmd *exec.Cmd, log *groupLog, parse lineParser) groupMember {
 	t.Helper()
 	if parse == nil {
@@ -246,6 +239,9 @@ func startProcMember(t *testing.T, spec memberSpec, cmd *exec.Cmd, log *groupLog
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatalf("member %s: %v", spec.Name, err)
+	}
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = orphanKill()
 	}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start member %s (%s): %v", spec.Name, cmd.Path, err)
@@ -423,6 +419,9 @@ func watchCommits(t *testing.T, addr, group, topic string, log *groupLog) {
 		last := map[int32]int64{}
 		for ctx.Err() == nil {
 			resps, err := adm.FetchOffsets(ctx, group)
+			if err != nil && ctx.Err() == nil {
+				t.Logf("kadm watcher: fetch offsets of %s: %v", group, err)
+			}
 			if err == nil {
 				for _, p := range sortedPartitions(resps[topic]) {
 					if r := resps[topic][p]; r.Err == nil && r.At > last[p] {

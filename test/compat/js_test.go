@@ -5,13 +5,14 @@ package compat
 // lockfile):
 //
 //   - kafkajs 2.2, pure JavaScript, driven by drivers/js/kafkajs.mjs. Its
-//     Consumer works only in a group, which Strata does not serve yet, so
-//     the driver reads through the Cluster and Broker objects under it
-//     (the same Fetch v11 requests, batch decoding and codecs).
+//     Consumer works only in a group and from committed offsets, so the
+//     record scenarios read exact offset ranges through the Cluster and
+//     Broker objects under it (the same Fetch v11 requests, batch decoding
+//     and codecs); the group scenarios use the Consumer (js_groups_test.go).
 //   - confluent-kafka-javascript 1.10 (librdkafka 2.x built from its
 //     bundled source), driven by drivers/js/ckjs.mjs with the node-rdkafka
 //     style API, whose KafkaConsumer reads assigned partitions without a
-//     group.
+//     group, or subscribes in one for the group scenarios.
 //
 // A driver runs one subcommand per process and prints JSON lines (format in
 // drivers/js/common.mjs): Go writes the records, runs the driver and checks
@@ -96,6 +97,7 @@ func TestJavaScript(t *testing.T) {
 			cl := client{name: c.name, opts: c.opts, produce: c.produceCodec, consume: c.consume}
 			runClient(t, addr, cl)
 			runScenarios(t, addr, c.scenarios(cl))
+			runGroupScenarios(t, addr, c.groups())
 			if why, ok := c.missing["versions/unsupported"]; ok {
 				unsupported(c.name, "versions/unsupported", why)
 			} else {

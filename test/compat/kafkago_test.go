@@ -31,6 +31,7 @@ func TestKafkaGo(t *testing.T) {
 	}
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), kafkagoScenarios(c))
+	runGroupScenarios(t, b.KafkaAddr(), kafkagoGroups())
 }
 
 var kafkagoCodecs = map[string]kafka.Compression{

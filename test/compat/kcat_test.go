@@ -36,6 +36,7 @@ func TestKcat(t *testing.T) {
 	}
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), kcatScenarios(c))
+	runGroupScenarios(t, b.KafkaAddr(), kcatGroups())
 }
 
 // kcatOpts: with -Z an empty key or value is sent as null, so there are

@@ -241,11 +241,30 @@ func publish() error {
 		return os.WriteFile(readmeFile, []byte(want), 0o644)
 	}
 	if os.Getenv("CI") != "" {
-		return fmt.Errorf("README.md does not show the current matrix or known gaps; " +
-			"run STRATA_UPDATE_README=1 go test ./test/compat/ and commit the result")
+		return fmt.Errorf("README.md does not show the current matrix or known gaps; "+
+			"run STRATA_UPDATE_README=1 go test ./test/compat/ and commit the result; lines that differ:\n%s",
+			lineDiff(string(readme), want))
 	}
 	fmt.Fprintln(os.Stderr, "compat: README.md matrix is out of date; STRATA_UPDATE_README=1 go test ./test/compat/ updates it")
 	return nil
+}
+
+// lineDiff lists the lines of have missing from want (-) and of want missing
+// from have (+), so a CI log shows which cell changed.
+func lineDiff(have, want string) string {
+	var b strings.Builder
+	hl, wl := strings.Split(have, "\n"), strings.Split(want, "\n")
+	for _, l := range hl {
+		if !slices.Contains(wl, l) {
+			b.WriteString("- " + l + "\n")
+		}
+	}
+	for _, l := range wl {
+		if !slices.Contains(hl, l) {
+			b.WriteString("+ " + l + "\n")
+		}
+	}
+	return b.String()
 }
 
 // gapsTable is the table part of KNOWN-GAPS.md.

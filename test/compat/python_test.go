@@ -71,9 +71,9 @@ type pyOldConf struct {
 
 var pyClients = []pyClient{
 	{
-		name:          "confluent-kafka-python",
-		script:        "drivers/python/ck.py",
-		opts:          binaryOpts,
+		name:      "confluent-kafka-python",
+		script:    "drivers/python/ck.py",
+		opts:      binaryOpts,
 		largeConf: []string{"message.max.bytes=2000000"},
 		// Without ApiVersions and with the 0.9.0 fallback (the newest that
 		// does not turn ApiVersions back on), librdkafka sends Metadata v0,
@@ -111,6 +111,7 @@ func TestPython(t *testing.T) {
 			cl := client{name: c.name, opts: c.opts, produce: c.produceCodec, consume: c.consume}
 			runClient(t, addr, cl)
 			runScenarios(t, addr, c.scenarios(cl))
+			runGroupScenarios(t, addr, c.groups())
 			cell(t, c.name, "versions/unsupported", func(t *testing.T) { c.oldVersions(t, addr) })
 		})
 	}

@@ -50,9 +50,7 @@ const (
 
 // gapScenarios wait for server features (KNOWN-GAPS.md lists them for
 // every client).
-var gapScenarios = []string{
-	"admin/describe-groups", "groups/consume", "groups/commit", "producer/idempotent", "txn/read-committed",
-}
+var gapScenarios = []string{"producer/idempotent", "txn/read-committed"}
 
 // scenarioClient is what a client offers for the scenarios. A nil func
 // means the client cannot do the scenarios that need it; missing then says

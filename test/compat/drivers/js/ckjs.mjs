@@ -6,8 +6,8 @@
 // group (the KafkaJS-style API's consumer must subscribe in a group and
 // start from committed offsets). group-consume subscribes the same
 // KafkaConsumer in a group (librdkafka's default assignors range and
-// roundrobin: eager rebalances) and commits with commitSync after each
-// batch it processed; list-groups and describe-groups are the
+// roundrobin: eager rebalances) with auto-commit or, with --commit,
+// commitSync after each batch it processed; list-groups and describe-groups are the
 // AdminClient's listGroups and describeGroups. Underneath is librdkafka 2.x (built by
 // install/node.sh), which picks the newest versions both sides serve
 // (against Strata today: Produce v10, Fetch v16 with topic ids, Metadata
@@ -18,10 +18,9 @@
 
 import ckjs from '@confluentinc/kafka-javascript';
 import {
-  committedOut,
   debug,
   emit,
-  keyOut,
+  group,
   log,
   main,
   need,
@@ -236,62 +235,103 @@ async function readAt(args) {
   await disconnect(c);
 }
 
-// groupConsume is group-consume (see common.mjs). librdkafka's rebalance
-// callback (rebalance_cb: true assigns and unassigns) is reported from the
-// 'rebalance' event; error events are printed, not fatal, since a member
-// rides out rebalances and a killed peer.
+// groupConsume is group-consume (see common.mjs). Error events are
+// logged, not fatal: a member rides out rebalances and a killed peer.
 async function groupConsume(args) {
   const stop = stopSignal();
   const topic = need(args, 'topic');
-  const c = new KafkaConsumer(
-    {
-      ...baseConfig(args, 'cgrp,topic,fetch,protocol'),
-      'client.id': args['client-id'] ?? 'strata-compat',
-      'group.id': need(args, 'group'),
-      'enable.auto.commit': false,
-      'enable.auto.offset.store': false,
-      'session.timeout.ms': Number(args['session-timeout-ms'] ?? 6000),
-      'heartbeat.interval.ms': 1000,
-      'fetch.wait.max.ms': 200,
-      rebalance_cb: true,
-      ...extraConfig(args),
-    },
-    { 'auto.offset.reset': 'earliest' },
-  );
-  c.on('event.error', (e) => emit({ ev: 'error', error: errorOut(e) }));
-  c.on('rebalance', (err, assignment) => {
-    const partitions = assignment.map((tp) => tp.partition).sort((a, b) => a - b);
-    if (err.code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS) emit({ ev: 'assigned', partitions });
-    else if (err.code === CODES.ERRORS.ERR__REVOKE_PARTITIONS) emit({ ev: 'revoked', partitions });
-    else emit({ ev: 'error', error: errorOut(err) });
-  });
-  c.on('rebalance.error', (e) => emit({ ev: 'error', error: errorOut(e) }));
+  const commit = args.commit === 'true';
+  const conf = {
+    ...baseConfig(args, 'cgrp,topic,fetch,protocol'),
+    'client.id': args['client-id'] ?? 'strata-compat',
+    'group.id': need(args, 'group'),
+    'session.timeout.ms': Number(args['session-timeout-ms'] ?? 6000),
+    'max.poll.interval.ms': Number(args['rebalance-timeout-ms'] ?? 15000),
+    'heartbeat.interval.ms': 1000,
+    'fetch.wait.max.ms': 200,
+    ...(commit ? { 'enable.auto.commit': false, 'enable.auto.offset.store': false } : {}),
+    ...extraConfig(args),
+  };
+  const rebalances = rebalancer();
+  const c = new KafkaConsumer({ ...conf, rebalance_cb: rebalances.cb }, { 'auto.offset.reset': 'earliest' });
+  rebalances.consumer = c;
+  if (debug) c.on('event.log', (e) => log(`[ckjs member ${e.severity} ${e.fac}] ${e.message}`));
+  c.on('event.error', (e) => group.log(`client error: ${e.message}`));
   await connect(c);
   c.setDefaultConsumeTimeout(200);
+  // Wait for the first record of a batch only, not for a full batch: a
+  // member that waits lags behind the records coming in.
+  c.setDefaultIsTimeoutOnlyForFirstMessage(true);
   c.subscribe([topic]);
   while (!stop.stopped()) {
-    const done = new Map();
-    let msgs;
+    rebalances.consuming = true;
+    let msgs = [];
     try {
       msgs = await consumeBatch(c, 500);
     } catch (e) {
-      emit({ ev: 'error', error: errorOut(e) });
-      continue;
+      group.log(`consume error: ${e.message}`);
     }
+    rebalances.consuming = false;
+    const done = new Map();
     for (const m of msgs) {
-      emit({ ev: 'record', p: m.partition, o: m.offset, k: keyOut(m.key) });
+      group.record(m.partition, m.offset, m.key);
       done.set(m.partition, m.offset + 1);
     }
-    if (done.size === 0) continue;
-    try {
-      c.commitSync([...done].map(([partition, offset]) => ({ topic, partition, offset })));
-      emit(committedOut(done));
-    } catch (e) {
-      emit({ ev: 'commit-failed', error: errorOut(e) });
-    }
+    if (commit && done.size > 0) commitSync(c, topic, done);
+    rebalances.apply();
   }
   await disconnect(c); // closes the consumer: revokes and leaves the group
-  emit({ ev: 'left' });
+  group.log('left the group');
+}
+
+// rebalancer holds rebalance events back while a consume call is under
+// way, as librdkafka's own poll loop does. librdkafka calls the callback
+// inside consume(), on the thread that consumes, but JavaScript gets the
+// event apart from the records, maybe before the batch consumed around it.
+// Applied at once, a revocation and the next assignment of the same
+// partition could both land before a batch of records fetched before the
+// revocation: the member would process them as its own and commit them
+// after librdkafka had already read the partition's committed offset for
+// the new assignment, and would then read them again. Held back, the
+// batch's records are processed and committed first, under the old
+// assignment (librdkafka does not rejoin before the unassign).
+function rebalancer() {
+  const pending = [];
+  const r = {
+    consumer: null, // the KafkaConsumer, set once created
+    consuming: false,
+    cb: (err, assignment) => {
+      pending.push({ code: err.code, assignment });
+      if (!r.consuming) r.apply();
+    },
+    apply() {
+      const c = r.consumer;
+      for (const { code, assignment } of pending.splice(0)) {
+        const cooperative = c.rebalanceProtocol() === 'COOPERATIVE';
+        const ps = assignment.map((tp) => tp.partition);
+        if (code === CODES.ERRORS.ERR__ASSIGN_PARTITIONS) {
+          group.partitions('assigned', ps);
+          cooperative ? c.incrementalAssign(assignment) : c.assign(assignment);
+        } else {
+          group.partitions('revoked', ps);
+          cooperative ? c.incrementalUnassign(assignment) : c.unassign();
+        }
+      }
+    },
+  };
+  return r;
+}
+
+// commitSync commits the offsets after the records processed (a Map of
+// partition to next offset) and reports them, or logs why it failed.
+function commitSync(c, topic, done) {
+  try {
+    c.commitSync([...done].map(([partition, offset]) => ({ topic, partition, offset })));
+  } catch (e) {
+    group.log(`commit failed: ${e.message}`);
+    return;
+  }
+  for (const [p, o] of done) group.commit(p, o);
 }
 
 // groupStates names ConsumerGroupStates' values.
@@ -400,5 +440,5 @@ const handlers = {
 
 main(handlers, [
   'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'offset',
-  'max-message-bytes', 'conf', 'idle', 'group', 'client-id', 'session-timeout-ms',
+  'max-message-bytes', 'conf', 'idle', 'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
 ]);

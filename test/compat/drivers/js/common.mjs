@@ -10,26 +10,26 @@
 // Everything else a subcommand prints is one JSON object per line, described
 // by the subcommand.
 //
-// Group subcommands (the same lines as the Python drivers print):
-//   group-consume --group G [--client-id C] [--session-timeout-ms N] joins G,
+// Group subcommands (as the Python drivers have them):
+//   group-consume --group G --client-id C [--session-timeout-ms N]
+//   [--rebalance-timeout-ms N] [--commit true] is one member of group G: it
 //   subscribes to --topic (from the earliest offset where nothing is
-//   committed) and runs until SIGTERM or EOF on stdin, then finishes the
-//   records in hand, commits them and leaves the group cleanly (SIGKILL
-//   kills it without a leave). Records are processed (printed) first and
-//   committed after:
-//     {"ev": "assigned", "partitions": [p, ...]}   partitions gained
-//     {"ev": "revoked", "partitions": [p, ...]}    partitions lost
-//     {"ev": "record", "p": p, "o": offset, "k": b64|null}   processed
-//     {"ev": "committed", "offsets": [{"p": p, "o": next offset}, ...]}
-//     {"ev": "commit-failed", "error": {...}}      (nothing of it committed)
-//     {"ev": "error", "error": {...}}              a client error seen
-//     {"ev": "left"}                               after a clean leave
+//   committed) and prints the line protocol of the suite's group scenarios
+//   (test/compat/groups_test.go) as it goes:
+//     {"ev": "record", "p": p, "o": offset, "k": key as text}   processed
+//     {"ev": "commit", "p": p, "o": next offset}   a commit that succeeded
+//     {"ev": "assigned"|"revoked", "ps": [p, ...]}
+//     {"ev": "log", "msg": ...}                    client errors, leaving
+//   With --commit it commits after processing each batch; without, the
+//   client's default auto-commit runs. SIGTERM makes it finish the batch in
+//   hand (and commit it), leave the group and exit 0; SIGKILL ends it
+//   without either. The rebalance timeout is also the maximum poll interval
+//   where the client has one.
 //   list-groups prints {"groups": [{"group", "protocol_type", "state" (where
 //   the client shows it)}]}; describe-groups --group G prints {"groups":
 //   [{"group", "state", "protocol_type", "protocol", "error", "members":
 //   [{"member_id", "client_id", "client_host", "partitions": [p, ...] of
-//   --topic}]}]}. A driver exits non-zero (message on stderr) on anything
-// that is not a per-record or per-request result the test checks.
+//   --topic}]}]}.
 
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -117,30 +117,26 @@ export function log(...args) {
   process.stderr.write(args.map((a) => (typeof a === 'string' ? a : JSON.stringify(a))).join(' ') + '\n');
 }
 
-// stopSignal resolves on SIGTERM or when stdin ends: a group member's cue
-// to finish, commit and leave. stopped() tells whether it has.
+// stopSignal resolves on SIGTERM, a group member's cue to finish, commit
+// and leave; stopped() tells whether it has.
 export function stopSignal() {
   let stopped = false;
   let resolve;
   const done = new Promise((r) => (resolve = r));
-  const stop = () => {
+  process.on('SIGTERM', () => {
     stopped = true;
     resolve();
-  };
-  process.on('SIGTERM', stop);
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
+  });
   return { done, stopped: () => stopped };
 }
 
-// committedOut is a "committed" line for a Map of partition -> next offset.
-export function committedOut(offsets) {
-  return { ev: 'committed', offsets: [...offsets].sort(([a], [b]) => a - b).map(([p, o]) => ({ p, o: Number(o) })) };
-}
-
-// keyOut is a record key as group-consume prints it.
-export const keyOut = enc;
+// Group member lines (see above). Keys of the group scenarios are text.
+export const group = {
+  record: (p, o, key) => emit({ ev: 'record', p, o: Number(o), k: key == null ? null : Buffer.from(key).toString('utf8') }),
+  commit: (p, o) => emit({ ev: 'commit', p, o: Number(o) }),
+  partitions: (ev, ps) => emit({ ev, ps: [...ps].sort((a, b) => a - b) }),
+  log: (msg) => emit({ ev: 'log', msg }),
+};
 
 // main runs the subcommand's handler and exits: 0 after its output is
 // flushed, 1 with the error on stderr. A watchdog ends a driver that hangs

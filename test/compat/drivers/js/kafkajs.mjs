@@ -8,8 +8,9 @@
 // subcommands read exact offset ranges through the Cluster and Broker
 // objects the Consumer uses underneath (the same Fetch encoding, batch
 // decoding and codecs), with partitions assigned by hand; group-consume
-// is the Consumer itself (default round-robin assigner, eager rebalances),
-// committing with commitOffsets after each batch it processed.
+// is the Consumer itself (default round-robin assigner, eager rebalances):
+// eachMessage with auto-commit, or with --commit eachBatch committing with
+// commitOffsets after each batch it processed.
 //
 // Codecs: gzip is built in; snappy (kafkajs-snappy, pure JS), lz4
 // (kafkajs-lz4 over the native lz4 module) and zstd
@@ -22,8 +23,7 @@ import '@sensejs/kafkajs-zstd-support';
 import {
   debug,
   emit,
-  keyOut,
-  committedOut,
+  group,
   log,
   main,
   stopSignal,
@@ -290,58 +290,66 @@ async function readAt(args) {
   }
 }
 
-// groupConsume is group-consume (see common.mjs): eachBatch prints the
-// batch's records and then commits the offset after the last one. kafkajs
-// has no revoke callback: a rebalance it starts is reported as the loss of
-// every partition held (its rebalances are eager), then GROUP_JOIN gives
-// the new assignment.
+// groupConsume is group-consume (see common.mjs). kafkajs has no revoke
+// callback: a rebalance it starts is reported as the loss of every
+// partition held (its rebalances are eager), then GROUP_JOIN gives the
+// new assignment.
 async function groupConsume(args) {
   const stop = stopSignal();
   const topic = need(args, 'topic');
   const consumer = client(args).consumer({
     groupId: need(args, 'group'),
     sessionTimeout: Number(args['session-timeout-ms'] ?? 6000),
+    rebalanceTimeout: Number(args['rebalance-timeout-ms'] ?? 15000),
     heartbeatInterval: 1000,
     maxWaitTimeInMs: 200,
   });
   let held = [];
   const { GROUP_JOIN, REBALANCING, CRASH } = consumer.events;
   consumer.on(GROUP_JOIN, ({ payload }) => {
-    held = [...(payload.memberAssignment[topic] ?? [])].sort((a, b) => a - b);
-    emit({ ev: 'assigned', partitions: held, member_id: payload.memberId });
+    held = payload.memberAssignment[topic] ?? [];
+    group.partitions('assigned', held);
   });
   consumer.on(REBALANCING, () => {
-    if (held.length > 0) emit({ ev: 'revoked', partitions: held });
+    if (held.length > 0) group.partitions('revoked', held);
     held = [];
   });
-  consumer.on(CRASH, ({ payload }) => emit({ ev: 'error', error: errorOut(payload.error) }));
+  consumer.on(CRASH, ({ payload }) => group.log(`consumer crashed: ${errorOut(payload.error).message}`));
   await consumer.connect();
   await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, isRunning, isStale }) => {
-      let next;
-      for (const m of batch.messages) {
-        if (!isRunning() || isStale()) break;
-        emit({ ev: 'record', p: batch.partition, o: Number(m.offset), k: keyOut(m.key) });
-        // The next fetch starts after the last resolved offset.
-        resolveOffset(m.offset);
-        next = Number(m.offset) + 1;
-      }
-      if (next === undefined) return;
-      try {
-        await consumer.commitOffsets([{ topic, partition: batch.partition, offset: String(next) }]);
-        emit(committedOut(new Map([[batch.partition, next]])));
-      } catch (e) {
-        emit({ ev: 'commit-failed', error: errorOut(e), p: batch.partition });
-      }
-    },
-  });
+  if (args.commit === 'true') {
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: commitBatch(topic) });
+  } else {
+    await consumer.run({ eachMessage: async ({ partition, message: m }) => group.record(partition, m.offset, m.key) });
+  }
   await stop.done;
   await consumer.disconnect(); // waits for the batch in hand, then leaves
-  emit({ ev: 'left' });
+  group.log('left the group');
 }
+
+// commitBatch is eachBatch with a commit after processing: it prints the
+// batch's records, resolving each (the next fetch starts after the last
+// resolved offset), then commits the offset after the last one. The commit
+// goes through the batch's commitOffsetsIfNecessary, which commits given
+// offsets as they are: the consumer's commitOffsets silently skips the
+// commit once the consumer is stopping, which would leave the last batch
+// of a member that leaves uncommitted.
+const commitBatch = (topic) => async ({ batch, resolveOffset, commitOffsetsIfNecessary, isRunning, isStale }) => {
+  let next;
+  for (const m of batch.messages) {
+    if (!isRunning() || isStale()) break;
+    group.record(batch.partition, m.offset, m.key);
+    resolveOffset(m.offset);
+    next = Number(m.offset) + 1;
+  }
+  if (next === undefined) return;
+  try {
+    await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition: batch.partition, offset: String(next) }] }] });
+    group.commit(batch.partition, next);
+  } catch (e) {
+    group.log(`commit of partition ${batch.partition} failed: ${errorOut(e).message}`);
+  }
+};
 
 // describeGroups is describe-groups (see common.mjs): members' assignments
 // decoded with kafkajs's consumer protocol decoder.
@@ -463,5 +471,5 @@ const handlers = {
 
 main(handlers, [
   'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'names', 'offset',
-  'group', 'client-id', 'session-timeout-ms',
+  'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
 ]);

@@ -5,10 +5,11 @@ The producer runs with acks=all and idempotence off. The consumer of the
 record subcommands assigns partitions directly (no group is joined:
 group.id is only set because the client asks for one, and nothing is
 committed); group-consume subscribes in a group with librdkafka's default
-assignors (range, roundrobin: eager rebalances) and commits synchronously
-after processing each batch. This version has no list_consumer_groups or
-describe_consumer_groups; its list_groups (ListGroups, then DescribeGroups
-for each group) serves both list-groups and describe-groups.
+assignors (range, roundrobin: eager rebalances) and, with --commit,
+commits synchronously after processing each batch (auto-commit otherwise).
+This version has no list_consumer_groups or describe_consumer_groups; its
+list_groups (ListGroups, then DescribeGroups for each group) serves both
+list-groups and describe-groups.
 """
 
 import ctypes
@@ -229,31 +230,54 @@ def alter_configs(args):
 
 
 def group_consume(args):
+    """A member of --group (see common.py). consume() serves rebalance
+    callbacks as it collects records, so a batch may hold records of a
+    partition revoked during the call (eager rebalances unassign as soon as
+    on_revoke returns). With --commit they are left to the partition's next
+    owner, which reads them from the last commit (processed here, they could
+    no longer be committed); with auto-commit librdkafka stored their
+    offsets as it handed them over and commits them on the revocation, so
+    they are processed."""
     stop = common.stop_signal()
     conf = base_conf(args)
     conf.update({
-        'group.id': args.group, 'client.id': args.client_id or 'strata-compat-ck', 'enable.auto.commit': False,
-        'enable.auto.offset.store': False, 'auto.offset.reset': 'earliest',
-        'session.timeout.ms': args.session_timeout_ms, 'heartbeat.interval.ms': 1000, 'fetch.wait.max.ms': 200,
-        'error_cb': lambda err: common.emit({'ev': 'error', 'error': err_json(err)}),
+        'group.id': args.group, 'client.id': args.client_id or 'strata-compat-ck', 'auto.offset.reset': 'earliest',
+        'session.timeout.ms': args.session_timeout_ms, 'max.poll.interval.ms': args.rebalance_timeout_ms,
+        'heartbeat.interval.ms': 1000, 'fetch.wait.max.ms': 200,
+        'error_cb': lambda err: common.emit_log('client error: %s' % err),
     })
+    if args.commit:
+        conf.update({'enable.auto.commit': False, 'enable.auto.offset.store': False})
+    owned = set()
+
+    def on_assign(_, tps):
+        owned.update(tp.partition for tp in tps)
+        common.emit_partitions('assigned', [tp.partition for tp in tps])
+
+    def on_revoke(_, tps):
+        owned.difference_update(tp.partition for tp in tps)
+        common.emit_partitions('revoked', [tp.partition for tp in tps])
+
     c = Consumer(conf)
-    parts = lambda tps: sorted(tp.partition for tp in tps)
-    c.subscribe([args.topic],
-                on_assign=lambda _, tps: common.emit({'ev': 'assigned', 'partitions': parts(tps)}),
-                on_revoke=lambda _, tps: common.emit({'ev': 'revoked', 'partitions': parts(tps)}))
+    c.subscribe([args.topic], on_assign=on_assign, on_revoke=on_revoke)
     while not stop.is_set():
+        # poll waits for the first record; consume takes those already
+        # fetched without waiting (a consume with a timeout waits for
+        # all 500 or the timeout, which makes members lag).
+        first = c.poll(0.2)
+        if first is None:
+            continue
         done = {}
-        for m in c.consume(num_messages=500, timeout=0.2):
+        for m in [first] + c.consume(num_messages=499, timeout=0):
             if m.error() is not None:
-                common.emit({'ev': 'error', 'error': err_json(m.error())})
-                continue
-            common.emit({'ev': 'record', 'p': m.partition(), 'o': m.offset(), 'k': common.b64(m.key())})
-            done[m.partition()] = m.offset() + 1
-        if done:
+                common.emit_log('consume error: %s' % m.error())
+            elif m.partition() in owned or not args.commit:
+                common.emit_record(m.partition(), m.offset(), m.key())
+                done[m.partition()] = m.offset() + 1
+        if done and args.commit:
             commit(c, args.topic, done)
-    c.close()  # leaves the group
-    common.emit({'ev': 'left'})
+    c.close()  # leaves the group (committing stored offsets with auto-commit)
+    common.emit_log('left the group')
 
 
 def commit(c, topic, offsets):
@@ -262,14 +286,12 @@ def commit(c, topic, offsets):
     try:
         res = c.commit(offsets=[TopicPartition(topic, p, o) for p, o in offsets.items()], asynchronous=False)
     except KafkaException as e:
-        common.emit({'ev': 'commit-failed', 'error': err_json(e)})
+        common.emit_log('commit failed: %s' % e)
         return
-    ok = {tp.partition: tp.offset for tp in res if tp.error is None}
     for tp in res:
         if tp.error is not None:
-            common.emit({'ev': 'commit-failed', 'error': err_json(tp.error), 'p': tp.partition})
-    if ok:
-        common.emit(common.committed_out(ok))
+            common.emit_log('commit of partition %d failed: %s' % (tp.partition, tp.error))
+    common.emit_commits({tp.partition: tp.offset for tp in res if tp.error is None})
 
 
 def list_groups(args):

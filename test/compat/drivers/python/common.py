@@ -20,20 +20,20 @@ Errors are reported as {"code": int, "name": str, "message": str}, code being
 the Kafka error code where the client gives one (-1 otherwise).
 
 Group subcommands:
-    group-consume --group G [--client-id C] [--session-timeout-ms N] joins G,
-    subscribes to the topic (reading from the earliest offset where nothing is
-    committed) and runs until SIGTERM or EOF on stdin, then finishes the
-    records in hand, commits them and leaves the group cleanly (SIGKILL kills
-    it without a leave). Each batch of records is processed (printed) first
-    and committed after; stdout is line-buffered, so every line reaches the
-    reader as it happens:
-        {"ev": "assigned", "partitions": [p, ...]}   partitions gained
-        {"ev": "revoked", "partitions": [p, ...]}    partitions lost
-        {"ev": "record", "p": p, "o": offset, "k": b64|null}   processed
-        {"ev": "committed", "offsets": [{"p": p, "o": next offset}, ...]}
-        {"ev": "commit-failed", "error": {...}}      (nothing of it committed)
-        {"ev": "error", "error": {...}}              a client error seen
-        {"ev": "left"}                               after a clean leave
+    group-consume --group G --client-id C [--session-timeout-ms N]
+    [--rebalance-timeout-ms N] [--commit] is one member of group G: it
+    subscribes to the topic (from the earliest offset where nothing is
+    committed) and prints the line protocol of the suite's group scenarios
+    (test/compat/groups_test.go) as it goes, one JSON line each, unbuffered:
+        {"ev": "record", "p": p, "o": offset, "k": key as text}   processed
+        {"ev": "commit", "p": p, "o": next offset}   a commit that succeeded
+        {"ev": "assigned"|"revoked", "ps": [p, ...]}
+        {"ev": "log", "msg": ...}                    client errors, leaving
+    With --commit it commits synchronously after processing each batch;
+    without, the client's default auto-commit runs. SIGTERM makes it finish
+    the batch in hand (and commit it), leave the group and exit 0; SIGKILL
+    ends it without either. The rebalance timeout is the client's maximum
+    poll interval.
     list-groups prints {"groups": [{"group": G, "protocol_type": ..., "state":
     ... (where the client shows it)}, ...]}; describe-groups --group G prints
     {"groups": [{"group", "state", "protocol_type", "protocol", "error",
@@ -131,25 +131,33 @@ class Deadline:
 
 
 def stop_signal():
-    """An Event set on SIGTERM or when stdin reaches EOF: a group member's
-    cue to finish, commit and leave. Line-buffers stdout, since the reader
-    follows a member as it runs."""
+    """An Event set on SIGTERM: a group member's cue to finish, commit and
+    leave. Line-buffers stdout, since the test follows a member's lines as
+    they come and a line written before a SIGKILL must reach it."""
     sys.stdout.reconfigure(line_buffering=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-
-    def watch_stdin():
-        while sys.stdin.buffer.read(4096):
-            pass
-        stop.set()
-
-    threading.Thread(target=watch_stdin, daemon=True).start()
     return stop
 
 
-def committed_out(offsets):
-    """{partition: next offset} as a "committed" line."""
-    return {'ev': 'committed', 'offsets': [{'p': p, 'o': o} for p, o in sorted(offsets.items())]}
+def emit_record(partition, offset, key):
+    """A processed record; the scenarios' keys are text."""
+    emit({'ev': 'record', 'p': partition, 'o': offset, 'k': None if key is None else key.decode('utf-8', 'replace')})
+
+
+def emit_commits(offsets):
+    """A successful commit of {partition: next offset}."""
+    for p, o in sorted(offsets.items()):
+        emit({'ev': 'commit', 'p': p, 'o': o})
+
+
+def emit_partitions(ev, partitions):
+    """"assigned" or "revoked" partitions."""
+    emit({'ev': ev, 'ps': sorted(partitions)})
+
+
+def emit_log(msg):
+    emit({'ev': 'log', 'msg': msg})
 
 
 def decode_assignment(data, topic):
@@ -194,6 +202,8 @@ def parser(description):
     p.add_argument('--group', help='consumer group id')
     p.add_argument('--client-id', help='client id of a group member')
     p.add_argument('--session-timeout-ms', type=int, default=6000)
+    p.add_argument('--rebalance-timeout-ms', type=int, default=15000)
+    p.add_argument('--commit', action='store_true', help='group-consume: commit after processing')
     return p
 
 

@@ -4,8 +4,9 @@ Subcommands and their output are described in common.py and python_test.go.
 kafka-python has no idempotent producer, so acks=all is all it needs; the
 consumer of the record subcommands assigns partitions directly (group_id
 None: no group, no commits). group-consume subscribes in a group with the
-default assignors (range, roundrobin: eager rebalances) and commits
-synchronously after processing each batch; list-groups and describe-groups
+default assignors (range, roundrobin: eager rebalances) and, with --commit,
+commits synchronously after processing each batch (auto-commit otherwise);
+list-groups and describe-groups
 use KafkaAdminClient's list_consumer_groups and describe_consumer_groups.
 
 Client settings come as --conf name=value with kafka-python's option names;
@@ -232,43 +233,46 @@ class Reporter(ConsumerRebalanceListener):
     """Prints the partitions a member gains and loses."""
 
     def on_partitions_revoked(self, revoked):
-        if not revoked:  # called before the first join too
-            return
-        common.emit({'ev': 'revoked', 'partitions': sorted(tp.partition for tp in revoked)})
+        if revoked:  # also called, empty, before the first join
+            common.emit_partitions('revoked', [tp.partition for tp in revoked])
 
     def on_partitions_assigned(self, assigned):
-        common.emit({'ev': 'assigned', 'partitions': sorted(tp.partition for tp in assigned)})
+        common.emit_partitions('assigned', [tp.partition for tp in assigned])
 
 
 def group_consume(args):
+    """A member of --group (see common.py). poll() rebalances before it
+    fetches and returns records of owned partitions only."""
     stop = common.stop_signal()
     conf = base_conf(args)
-    conf.update(group_id=args.group, client_id=args.client_id or 'strata-compat-kp', enable_auto_commit=False,
-                auto_offset_reset='earliest', session_timeout_ms=args.session_timeout_ms,
+    conf.update(group_id=args.group, client_id=args.client_id or 'strata-compat-kp', auto_offset_reset='earliest',
+                session_timeout_ms=args.session_timeout_ms, max_poll_interval_ms=args.rebalance_timeout_ms,
                 heartbeat_interval_ms=1000, fetch_max_wait_ms=200)
+    if args.commit:
+        conf.update(enable_auto_commit=False)
     c = KafkaConsumer(**conf)
     c.subscribe([args.topic], listener=Reporter())
     while not stop.is_set():
         try:
             batches = c.poll(timeout_ms=200, max_records=500)
         except Errors.KafkaError as e:
-            common.emit({'ev': 'error', 'error': err_json(e)})
+            common.emit_log('poll: %r' % e)
             continue
         done = {}
         for tp, msgs in batches.items():
             for m in msgs:
-                common.emit({'ev': 'record', 'p': m.partition, 'o': m.offset, 'k': common.b64(m.key)})
+                common.emit_record(m.partition, m.offset, m.key)
                 done[tp] = m.offset + 1
-        if not done:
+        if not done or not args.commit:
             continue
         try:
             c.commit({tp: OffsetAndMetadata(o, '') for tp, o in done.items()})
         except Errors.KafkaError as e:  # CommitFailedError after a rebalance
-            common.emit({'ev': 'commit-failed', 'error': err_json(e)})
+            common.emit_log('commit failed: %r' % e)
             continue
-        common.emit(common.committed_out({tp.partition: o for tp, o in done.items()}))
-    c.close(autocommit=False)  # leaves the group
-    common.emit({'ev': 'left'})
+        common.emit_commits({tp.partition: o for tp, o in done.items()})
+    c.close()  # leaves the group (committing consumed offsets with auto-commit)
+    common.emit_log('left the group')
 
 
 def list_groups(args):

@@ -25,6 +25,9 @@ type Config struct {
 	Meta     *meta.Store
 	Replicas *replica.Manager
 	Groups   *coord.Coordinator
+	// Transactions is the transaction coordinator: producer ids, and the
+	// transactional ids of the transaction state partitions led here.
+	Transactions *coord.TxnCoordinator
 	// Static holds broker configs from the server's config file.
 	Static map[string]string
 	// DataDir is reported by DescribeLogDirs.

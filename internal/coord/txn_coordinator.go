@@ -201,7 +201,11 @@ func (c *TxnCoordinator) Load(id int32, l Log, epoch int32) error {
 		}
 		t.mu.Unlock()
 	}
-	c.log.Info("loaded transaction coordinator partition", "partition", id, "transactional_ids", len(txns), "completing", resumed)
+	level := slog.LevelDebug // most of the fifty partitions are empty
+	if len(txns) > 0 {
+		level = slog.LevelInfo
+	}
+	c.log.Log(context.Background(), level, "loaded transaction coordinator partition", "partition", id, "transactional_ids", len(txns), "completing", resumed)
 	return nil
 }
 

@@ -82,10 +82,9 @@ func (c *TxnCoordinator) OffsetsPartition(tenant, group string) TxnPartition {
 
 // AddOffsets adds a group's offsets partition to the producer's
 // transaction (AddOffsetsToTxn), so that TxnOffsetCommit may write there.
+// As in Kafka the group id is not checked here; TxnOffsetCommit refuses an
+// empty one.
 func (c *TxnCoordinator) AddOffsets(tenant, transactionalID string, producerID int64, epoch int16, group string) error {
-	if group == "" {
-		return fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
-	}
 	return c.AddPartitions(tenant, transactionalID, producerID, epoch, []TxnPartition{c.OffsetsPartition(tenant, group)})
 }
 

@@ -28,11 +28,16 @@ type TxnDescription struct {
 
 // Describe describes the tenant's transactional ids: NOT_COORDINATOR for
 // an id this node does not coordinate, TRANSACTIONAL_ID_NOT_FOUND for one
-// without state.
+// without state (or empty).
 func (c *TxnCoordinator) Describe(tenant string, ids []string) []TxnDescription {
 	out := make([]TxnDescription, 0, len(ids))
 	for _, id := range ids {
 		d := TxnDescription{TransactionalID: id, StartMs: -1, ProducerID: noProducerID, ProducerEpoch: noEpoch}
+		if id == "" {
+			d.Err = fmt.Errorf("%w: empty transactional id", kerr.TransactionalIDNotFound)
+			out = append(out, d)
+			continue
+		}
 		_, t, err := c.lock(TxnKey{tenant, id})
 		switch {
 		case err != nil:

@@ -212,8 +212,9 @@ func (c *Coordinator) checkProducerEpoch(s *shard, producerID int64, epoch int16
 // checkTxnCommitter applies Kafka's checks of a transactional commit's
 // member (ClassicGroup/ConsumerGroup.validateOffsetCommit with
 // isTransactional): no member, generation and instance id means an old
-// client and is allowed; otherwise the member must exist and be current.
-// A consumer group's STALE_MEMBER_EPOCH is ILLEGAL_GENERATION here.
+// client and is allowed, as is no generation while the group is empty;
+// otherwise the member must exist and be current. A consumer group's
+// STALE_MEMBER_EPOCH is ILLEGAL_GENERATION here.
 func (c *Coordinator) checkTxnCommitter(g *lockedGroup, req *TxnCommitRequest) (func(CommitOffset) error, error) {
 	anonymous := req.Generation < 0 && req.MemberID == "" && req.InstanceID == ""
 	if g.cg != nil {
@@ -230,7 +231,7 @@ func (c *Coordinator) checkTxnCommitter(g *lockedGroup, req *TxnCommitRequest) (
 		}
 		return func(o CommitOffset) error { return staleToIllegal(check(o)) }, nil
 	}
-	if anonymous {
+	if anonymous || (req.Generation < 0 && g.state == StateEmpty) {
 		return nil, nil
 	}
 	if _, err := g.checkMember(req.MemberID, req.InstanceID, req.Generation); err != nil {

@@ -76,7 +76,6 @@ func TestCommitWritesMarkersEverywhere(t *testing.T) {
 	wantErr(t, "end before a transaction", e.c.EndTxn(ctx, "lc-a", "tx", p.ProducerID, p.Epoch, true), kerr.InvalidTxnState)
 	wantErr(t, "add", e.c.AddPartitions("lc-a", "tx", p.ProducerID, p.Epoch, []TxnPartition{partA0, partA1}), nil)
 	wantErr(t, "add offsets", e.c.AddOffsets("lc-a", "tx", p.ProducerID, p.Epoch, "g"), nil)
-	wantErr(t, "add offsets without group", e.c.AddOffsets("lc-a", "tx", p.ProducerID, p.Epoch, ""), kerr.InvalidGroupID)
 	d := e.describe("tx")
 	if d.State != TxnOngoing || len(d.Partitions) != 3 || d.StartMs != e.clock.Now().UnixMilli() {
 		t.Fatalf("ongoing: %+v", d)
@@ -340,6 +339,7 @@ func TestDescribeAndListTransactions(t *testing.T) {
 		t.Fatalf("describe app-1: %+v", d)
 	}
 	wantErr(t, "describe another tenant's id", ds[1].Err, kerr.TransactionalIDNotFound)
+	wantErr(t, "describe an empty id", e.c.Describe("lc-a", []string{""})[0].Err, kerr.TransactionalIDNotFound)
 
 	ids := func(f TxnFilter) []string {
 		t.Helper()

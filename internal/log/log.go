@@ -19,6 +19,11 @@
 //	leader-epoch-checkpoint         "0\n<n>\n" then n lines "<epoch> <startOffset>"
 //	cleaner-offset-checkpoint       "0\n<offset>\n": compacted logs only; offsets
 //	                                below it were cleaned (see cleaner.go)
+//	00000000000000000000.snapshot   producer state as of that offset: one at each
+//	                                segment base and at the log end after Close
+//	                                (producer_snapshot.go)
+//	aborted-txn-index               aborted transactions, by abort marker offset
+//	                                (txn_index.go)
 //
 // Segments are named by their base offset, zero-padded to 20 digits; each
 // holds the offsets from its base up to the next segment's base. The last
@@ -33,6 +38,10 @@
 // the segment is rolled (by the next flush) and on Close. After an unclean
 // shutdown every segment from the recovery point on is scanned, so index
 // files are only trusted below the recovery point or after a clean Close.
+//
+// Batches with a producer id are checked against the producer state before
+// they are written, and transactions are tracked for the last stable
+// offset: see producer_state.go and producer_log.go.
 //
 // # Invariants
 //

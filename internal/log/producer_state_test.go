@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/record"
 	"github.com/strata-db/strata/internal/record/recordtest"
 )
 
@@ -604,5 +605,79 @@ func TestTxnIndexFileTail(t *testing.T) {
 	bad := appendTxnEntry(slices.Clone(b), AbortedTxn{ProducerID: 1, FirstOffset: 3, LastOffset: 4, LastStableOffset: 5})
 	if es, torn := decodeTxnIndex(bad); len(es) != 3 || !torn {
 		t.Fatalf("out of order tail: %d entries, torn %v", len(es), torn)
+	}
+}
+
+// TestCleanKeepsTransactionState: compaction keeps transactional records
+// and markers, so the aborted index stays right, and producer state
+// rebuilt from the cleaned log (every snapshot lost) is what it was.
+func TestCleanKeepsTransactionState(t *testing.T) {
+	dir := t.TempDir()
+	cfg := compactConfig()
+	l, err := Open(dir, cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	txn := func(pid int64, seq int32, key, value string) {
+		appendKVs(t, l, recordtest.BatchOptions{Producer: &recordtest.Producer{ID: pid, BaseSequence: seq}, Transactional: true},
+			put(key, value, 1))
+	}
+	idem := func(pid int64, seq int32, key, value string) {
+		appendKVs(t, l, recordtest.BatchOptions{Producer: &recordtest.Producer{ID: pid, BaseSequence: seq}}, put(key, value, 1))
+	}
+	idem(1, 0, "a", "1")
+	txn(10, 0, "a", "aborted")
+	mustMarker(t, l, 10, 0, false, 0)
+	txn(11, 0, "b", "committed")
+	mustMarker(t, l, 11, 0, true, 0)
+	idem(1, 1, "a", "2")
+	idem(1, 2, "b", "2")
+	idem(2, 0, "c", "1") // producer 2's only batch: superseded below, kept as an empty batch
+	idem(1, 3, "c", "2")
+	l.UpdateHighWatermark(l.LogEndOffset())
+	rollNow(t, l)
+	producers, aborted := l.Producers(), l.AbortedTxns(0, math.MaxInt64)
+	before := readAll(t, l, 0)
+	res := mustClean(t, newTestCleaner(t, 1<<20), l)
+	if res.RecordsRemoved == 0 {
+		t.Fatalf("nothing cleaned: %+v", res)
+	}
+	after := readAll(t, l, 0)
+	kept := map[int64]bool{}
+	for _, b := range after {
+		h, _ := record.ParseHeader(b.data)
+		kept[h.BaseOffset] = true
+		if h.ProducerID == 2 && h.NumRecords != 0 {
+			t.Fatalf("producer 2's superseded batch kept its record")
+		}
+	}
+	for _, b := range before {
+		if h, _ := record.ParseHeader(b.data); (h.Transactional() || h.ProducerID == 2) && !kept[h.BaseOffset] {
+			t.Fatalf("batch at %d (producer %d, transactional %v) removed by the cleaner", h.BaseOffset, h.ProducerID, h.Transactional())
+		}
+	}
+	if got := l.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, aborted) {
+		t.Fatalf("aborted after cleaning %+v, want %+v", got, aborted)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	snaps, _ := filepath.Glob(filepath.Join(dir, "*.snapshot"))
+	for _, s := range snaps {
+		os.Remove(s)
+	}
+	os.Remove(filepath.Join(dir, txnIndexFile))
+	l2 := openLog(t, dir, cfg, Options{CleanShutdown: true})
+	// An emptied batch has no timestamp left to rebuild from.
+	for i := range producers {
+		if producers[i].ProducerID == 2 {
+			producers[i].LastTimestamp = -1
+		}
+	}
+	if got := l2.Producers(); !slices.Equal(got, producers) {
+		t.Fatalf("producers rebuilt from the cleaned log\n%+v\nwant\n%+v", got, producers)
+	}
+	if got := l2.AbortedTxns(0, math.MaxInt64); !slices.Equal(got, aborted) {
+		t.Fatalf("aborted rebuilt from the cleaned log %+v, want %+v", got, aborted)
 	}
 }

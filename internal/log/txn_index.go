@@ -56,11 +56,13 @@ type AbortedTxn struct {
 }
 
 // txnIndex is the index in memory and its file. Guarded by Log.mu; the file
-// is written under the write lock and fsynced under flushMu.
+// is written under the write lock, and closed or replaced only by holders
+// of flushMu (or by Open).
 type txnIndex struct {
 	entries  []AbortedTxn // by LastOffset
 	file     File         // open for appends; nil until the first append
 	unsynced bool         // appended since the last fsync
+	written  uint64       // entries appended to the file, ever: tells a finished fsync whether more came meanwhile
 	stale    bool         // a write failed: the file is rewritten from entries at the next flush
 }
 
@@ -150,6 +152,7 @@ func (l *Log) addAbortedLocked(e AbortedTxn) {
 		return
 	}
 	l.txns.unsynced = true
+	l.txns.written++
 }
 
 func (l *Log) openTxnIndexLocked() error {
@@ -211,22 +214,32 @@ func (l *Log) pruneTxnIndexLocked() error {
 }
 
 // syncTxnIndex fsyncs the index file if it has unsynced appends, or
-// rewrites it if a write failed. Caller holds flushMu.
+// rewrites it if a write failed. Caller holds flushMu, which keeps the file
+// from being closed or replaced (only flushMu holders do that), so the
+// fsync runs without mu and appends go on meanwhile.
 func (l *Log) syncTxnIndex() error {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed {
+		l.mu.Unlock()
 		return nil
 	}
-	switch {
-	case l.txns.stale:
+	if l.txns.stale {
+		defer l.mu.Unlock()
 		return l.rewriteTxnIndexLocked()
-	case l.txns.unsynced:
-		if err := l.txns.file.Sync(); err != nil {
-			return storageErr("fsync aborted transaction index", err)
-		}
+	}
+	f, written, unsynced := l.txns.file, l.txns.written, l.txns.unsynced
+	l.mu.Unlock()
+	if !unsynced {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
+		return storageErr("fsync aborted transaction index", err)
+	}
+	l.mu.Lock()
+	if l.txns.written == written {
 		l.txns.unsynced = false
 	}
+	l.mu.Unlock()
 	return nil
 }
 

@@ -92,6 +92,7 @@ type Broker struct {
 	logs                *log.Manager
 	replicas            *replica.Manager
 	groups              *coord.Coordinator
+	txns                *coord.TxnCoordinator
 	wire                *wire.Server
 	httpSrv             *httpServer
 
@@ -149,6 +150,9 @@ func (b *Broker) start() error {
 		return err
 	}
 	if err := b.startGroups(ctx); err != nil {
+		return err
+	}
+	if err := b.startTxns(ctx); err != nil {
 		return err
 	}
 	return b.startKafka()
@@ -222,6 +226,7 @@ func (b *Broker) startStorage(ctx context.Context) error {
 func (b *Broker) startKafka() error {
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(),
+		Transactions: b.txns, Txns: api.NewTxnVerifier(b.txns),
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
 	})
@@ -279,6 +284,9 @@ func (b *Broker) stop() error {
 		b.cancel()
 	}
 	b.wg.Wait()
+	if b.txns != nil {
+		b.txns.Close() // before the logs close: completions write markers
+	}
 	if b.groups != nil {
 		b.groups.Close()
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/internal/coord"
+	"github.com/strata-db/strata/internal/log"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
 )
@@ -55,27 +56,33 @@ func (b *Broker) startGroups(ctx context.Context) error {
 }
 
 func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*meta.Topic, error) {
-	if t, ok := b.meta.Image().TopicByName(meta.SystemTenant, coord.OffsetsTopic); ok {
+	return b.ensureInternalTopic(ctx, coord.OffsetsTopic, partitions, b.brokerInt("offsets.topic.segment.bytes"))
+}
+
+// ensureInternalTopic creates a compacted topic of the system tenant on
+// first start and waits until its partitions are open here.
+func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, segmentBytes int64) (*meta.Topic, error) {
+	if t, ok := b.meta.Image().TopicByName(meta.SystemTenant, name); ok {
 		return t, nil
 	}
 	spec := meta.TopicSpec{
-		Name: coord.OffsetsTopic, NumPartitions: partitions, ReplicationFactor: 1, Internal: true,
+		Name: name, NumPartitions: partitions, ReplicationFactor: 1, Internal: true,
 		Configs: map[string]string{
 			"cleanup.policy": "compact",
-			"segment.bytes":  strconv.FormatInt(b.brokerInt("offsets.topic.segment.bytes"), 10),
+			"segment.bytes":  strconv.FormatInt(segmentBytes, 10),
 		},
 	}
 	res := b.meta.CreateTopics(ctx, meta.SystemTenant, []meta.TopicSpec{spec}, false)
 	if err := res[0].Err; err != nil && !meta.IsKafkaError(err) {
-		return nil, fmt.Errorf("broker: create %s: %w", coord.OffsetsTopic, err)
+		return nil, fmt.Errorf("broker: create %s: %w", name, err)
 	}
 	// The partition manager's Run loop opens the new partitions.
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	b.replicas.WaitReconciled(wctx, b.meta.Image().Index)
-	t, ok := b.meta.Image().TopicByName(meta.SystemTenant, coord.OffsetsTopic)
+	t, ok := b.meta.Image().TopicByName(meta.SystemTenant, name)
 	if !ok {
-		return nil, fmt.Errorf("broker: create %s: %v", coord.OffsetsTopic, res[0].Err)
+		return nil, fmt.Errorf("broker: create %s: %v", name, res[0].Err)
 	}
 	return t, nil
 }
@@ -83,9 +90,12 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*met
 // partitionLog lets the coordinator use a partition of the offsets topic.
 type partitionLog struct{ p *replica.Partition }
 
-func (l partitionLog) Append(batch []byte) error {
-	_, err := l.p.Append(batch)
-	return err
+// Append writes as a coordinator: transactional offset commits carry
+// their producer's id and epoch but no sequence (Kafka's
+// AppendOrigin.COORDINATOR).
+func (l partitionLog) Append(batch []byte) (int64, error) {
+	res, err := l.p.AppendWith(batch, replica.AppendOptions{Origin: log.OriginCoordinator})
+	return res.BaseOffset, err
 }
 
 func (l partitionLog) Read(offset int64, maxBytes int) ([]byte, error) {

@@ -356,4 +356,31 @@ var brokerOnlyDefs = []*Def{
 			"for the current transaction before expiring its transactional id.",
 		Validate: atLeast(1),
 	},
+	{
+		Name: "transaction.max.timeout.ms", Type: Int, Default: str("900000"), ReadOnly: true,
+		Doc: "The maximum allowed timeout for transactions. If a client's requested transaction time exceed this, then the broker " +
+			"will return an error in InitProducerIdRequest. This prevents a client from too large of a timeout, which can stall " +
+			"consumers reading from topics included in the transaction.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "transaction.abort.timed.out.transaction.cleanup.interval.ms", Type: Int, Default: str("10000"), ReadOnly: true,
+		Doc:      "The interval at which to rollback transactions that have timed out.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "transaction.remove.expired.transaction.cleanup.interval.ms", Type: Int, Default: str("3600000"), ReadOnly: true,
+		Doc:      "The interval at which to remove transactions that have expired due to transactional.id.expiration.ms passing.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "transaction.state.log.num.partitions", Type: Int, Default: str("50"), ReadOnly: true,
+		Doc:      "The number of partitions for the transaction topic (should not change after deployment).",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "transaction.state.log.segment.bytes", Type: Int, Default: str("104857600"), ReadOnly: true,
+		Doc:      "The transaction topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads.",
+		Validate: atLeast(1),
+	},
 }

@@ -15,9 +15,11 @@ import (
 // diskLog is a real segmented log serving as an offsets partition.
 type diskLog struct{ l *log.Log }
 
-func (d diskLog) Append(b []byte) error {
-	_, err := d.l.Append(b, 0, -1)
-	return err
+func (d diskLog) Append(b []byte) (int64, error) {
+	// A coordinator's write: transactional offset commits carry their
+	// producer's id and epoch but no sequence.
+	info, err := d.l.AppendAs(log.OriginCoordinator, b, 0, -1)
+	return info.FirstOffset, err
 }
 func (d diskLog) Read(off int64, max int) ([]byte, error) {
 	return d.l.Read(off, max, d.l.LogEndOffset(), true)

@@ -87,6 +87,11 @@ type shard struct {
 
 	mu     sync.Mutex
 	groups map[GroupKey]*lockedGroup
+	// txnGroups indexes the groups with transactional offsets pending, by
+	// producer id; markerEpochs holds the epoch of each producer's latest
+	// transaction marker (txn_offsets.go).
+	txnGroups    map[int64]map[GroupKey]struct{}
+	markerEpochs map[int64]int16
 }
 
 // lockedGroup pairs a group with its lock; the map holds these so that a
@@ -122,7 +127,7 @@ func (c *Coordinator) Load(id int32, l Log) error {
 	if err != nil {
 		return err
 	}
-	s := &shard{id: id, log: l, groups: map[GroupKey]*lockedGroup{}}
+	s := &shard{id: id, log: l, groups: map[GroupKey]*lockedGroup{}, txnGroups: map[int64]map[GroupKey]struct{}{}, markerEpochs: st.markerEpochs}
 	now := c.cfg.Now()
 	for k, v := range st.cgroups {
 		g, err := restoreConsumer(k, v, st.cmembers[k], st.offsets[k], now)
@@ -144,6 +149,7 @@ func (c *Coordinator) Load(id int32, l Log) error {
 			s.groups[k] = &lockedGroup{group: restore(k, nil, offs, now)}
 		}
 	}
+	s.restorePending(st.pending, now)
 	for _, g := range s.groups {
 		g.mu.Lock()
 		for _, m := range g.members {
@@ -271,6 +277,13 @@ const compressAbove = 64 << 10
 // write appends records to the shard's log, as one batch. A failure is
 // reported as COORDINATOR_NOT_AVAILABLE, which clients retry.
 func (c *Coordinator) write(s *shard, recs ...record.Record) error {
+	_, err := c.writeAt(s, recs...)
+	return err
+}
+
+// writeAt is write returning the batch's base offset: record i of recs is
+// at base+i.
+func (c *Coordinator) writeAt(s *shard, recs ...record.Record) (int64, error) {
 	batch := record.Encode(c.cfg.Now().UnixMilli(), recs)
 	if len(batch) > compressAbove {
 		compressed, err := record.Recompress(batch, record.CompressionZstd, 64<<20)
@@ -279,11 +292,16 @@ func (c *Coordinator) write(s *shard, recs ...record.Record) error {
 		}
 		batch = compressed
 	}
-	if err := s.log.Append(batch); err != nil {
+	return c.appendBatch(s, batch)
+}
+
+func (c *Coordinator) appendBatch(s *shard, batch []byte) (int64, error) {
+	base, err := s.log.Append(batch)
+	if err != nil {
 		c.log.Error("cannot write group state", "partition", s.id, "err", err)
-		return fmt.Errorf("%w: %w", kerr.CoordinatorNotAvailable, err)
+		return -1, fmt.Errorf("%w: %w", kerr.CoordinatorNotAvailable, err)
 	}
-	return nil
+	return base, nil
 }
 
 // armSession (re)starts a member's session timer from now. The timer

@@ -105,6 +105,9 @@ type group struct {
 	pending      map[string]time.Time // member ids handed out by MEMBER_ID_REQUIRED, until they join or expire
 	stateSince   time.Time            // when the group entered its state (offset expiry counts from Empty)
 	offsets      map[topicPartition]offsetCommit
+	// pendingTxn holds transactional offset commits by producer id until
+	// their transaction's marker (txn_offsets.go); nil when none.
+	pendingTxn map[int64]map[topicPartition]offsetCommit
 
 	// rebalanceTimer completes a rebalance when members are slow to
 	// rejoin; rebalanceID tells a stale timer from the current one.

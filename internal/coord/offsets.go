@@ -83,13 +83,18 @@ func (c *Coordinator) CommitOffsets(req CommitRequest) []error {
 	if len(recs) == 0 {
 		return errs
 	}
-	if err := c.write(s, recs...); err != nil {
+	base, err := c.writeAt(s, recs...)
+	if err != nil {
 		for _, i := range kept {
 			errs[i] = err
 		}
 		return errs
 	}
-	for tp, v := range values {
+	for j, i := range kept {
+		o := req.Offsets[i]
+		tp := topicPartition{o.Topic, o.Partition}
+		v := values[tp]
+		v.at = base + int64(j)
 		g.offsets[tp] = v
 	}
 	return errs
@@ -118,13 +123,16 @@ func (c *Coordinator) checkCommitter(s *shard, g *lockedGroup, req *CommitReques
 	return nil, nil
 }
 
-// FetchedOffset is one committed offset; Offset -1 means none.
+// FetchedOffset is one committed offset; Offset -1 means none. Err is
+// UNSTABLE_OFFSET_COMMIT for a partition with a transactional commit
+// pending, when the fetch requires stable offsets.
 type FetchedOffset struct {
 	Topic       string
 	Partition   int32
 	Offset      int64
 	LeaderEpoch int32
 	Metadata    string
+	Err         error
 }
 
 // FetchMember is the member an OffsetFetch (v9+) names.
@@ -145,6 +153,14 @@ func (c *Coordinator) FetchOffsets(k GroupKey, topics map[string][]int32) ([]Fet
 // epoch other than the member's STALE_MEMBER_EPOCH. Classic groups do not
 // check.
 func (c *Coordinator) FetchMemberOffsets(k GroupKey, member *FetchMember, topics map[string][]int32) ([]FetchedOffset, error) {
+	return c.FetchStableOffsets(k, member, topics, false)
+}
+
+// FetchStableOffsets is FetchMemberOffsets with OffsetFetch's
+// require_stable (v7+, KIP-447): a partition with a transactional commit
+// pending is answered UNSTABLE_OFFSET_COMMIT, so that the consumer waits
+// for the transaction rather than start from the offset before it.
+func (c *Coordinator) FetchStableOffsets(k GroupKey, member *FetchMember, topics map[string][]int32, requireStable bool) ([]FetchedOffset, error) {
 	_, g, err := c.lock(k, false)
 	if err != nil {
 		return nil, err
@@ -164,9 +180,16 @@ func (c *Coordinator) FetchMemberOffsets(k GroupKey, member *FetchMember, topics
 			return nil, err
 		}
 	}
+	unstable := func(f *FetchedOffset) {
+		if requireStable && g.hasPendingTxn(topicPartition{f.Topic, f.Partition}) {
+			f.Offset, f.LeaderEpoch, f.Metadata, f.Err = -1, -1, "", kerr.UnstableOffsetCommit
+		}
+	}
 	if topics == nil {
 		for tp, v := range g.offsets {
-			out = append(out, FetchedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata})
+			f := FetchedOffset{Topic: tp.Topic, Partition: tp.Partition, Offset: v.Offset, LeaderEpoch: v.LeaderEpoch, Metadata: v.Metadata}
+			unstable(&f)
+			out = append(out, f)
 		}
 		return out, nil
 	}
@@ -176,6 +199,7 @@ func (c *Coordinator) FetchMemberOffsets(k GroupKey, member *FetchMember, topics
 			if v, ok := g.offsets[topicPartition{t, p}]; ok {
 				f.Offset, f.LeaderEpoch, f.Metadata = v.Offset, v.LeaderEpoch, v.Metadata
 			}
+			unstable(&f)
 			out = append(out, f)
 		}
 	}
@@ -216,7 +240,7 @@ func (c *Coordinator) ExpireOffsets() {
 }
 
 func (c *Coordinator) expireGroup(s *shard, g *lockedGroup) {
-	if g.state != StateEmpty {
+	if g.state != StateEmpty || len(g.pendingTxn) > 0 {
 		return
 	}
 	now := c.cfg.Now()

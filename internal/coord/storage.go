@@ -10,8 +10,9 @@ import (
 
 // Log is one partition of the offsets topic, as the coordinator uses it.
 type Log interface {
-	// Append writes one batch; it returns once the batch is committed.
-	Append(batch []byte) error
+	// Append writes one batch and returns its base offset once the batch
+	// is committed.
+	Append(batch []byte) (int64, error)
 	// Read returns whole batches from offset on, nothing at the end.
 	Read(offset int64, maxBytes int) ([]byte, error)
 	StartOffset() int64
@@ -55,6 +56,10 @@ type offsetCommit struct {
 	LeaderEpoch int32  `json:"leaderEpoch"`
 	Metadata    string `json:"metadata"`
 	CommitMs    int64  `json:"commitMs"`
+	// at is the log offset of the commit's record, which orders a
+	// transactional commit against plain ones when its transaction
+	// commits (the later record wins, as in Kafka).
+	at int64
 }
 
 type groupValue struct {
@@ -114,13 +119,21 @@ type loadedState struct {
 	offsets  map[GroupKey]map[topicPartition]offsetCommit
 	cgroups  map[GroupKey]*consumerGroupValue
 	cmembers map[GroupKey]map[string]*consumerMemberValue
+	// Transactional offset commits (txn_offsets.go) whose transaction has
+	// no marker yet, by producer id, and the latest marker epoch of each
+	// producer.
+	pending      map[int64]map[GroupKey]map[topicPartition]offsetCommit
+	markerEpochs map[int64]int16
 }
 
 // replay reads the whole partition and keeps the latest value per key.
+// Offsets in transactional batches stay pending until their producer's
+// control batch (a transaction marker) commits or aborts them.
 func replay(l Log) (*loadedState, error) {
 	st := &loadedState{
 		groups: map[GroupKey]*groupValue{}, offsets: map[GroupKey]map[topicPartition]offsetCommit{},
 		cgroups: map[GroupKey]*consumerGroupValue{}, cmembers: map[GroupKey]map[string]*consumerMemberValue{},
+		pending: map[int64]map[GroupKey]map[topicPartition]offsetCommit{}, markerEpochs: map[int64]int16{},
 	}
 	off, end := l.StartOffset(), l.EndOffset()
 	for off < end {
@@ -133,13 +146,7 @@ func replay(l Log) (*loadedState, error) {
 		}
 		_, err = record.Split(b, func(batch []byte, h *record.Header) error {
 			off = h.NextOffset()
-			if h.Control() {
-				return nil
-			}
-			return record.ForEachStoredRecord(batch, 64<<20, func(r *record.Record) bool {
-				err = st.apply(r.Key, r.Value)
-				return err == nil
-			})
+			return st.applyBatch(batch, h)
 		})
 		if err != nil {
 			return nil, fmt.Errorf("coord: replay at offset %d: %w", off, err)
@@ -148,7 +155,32 @@ func replay(l Log) (*loadedState, error) {
 	return st, nil
 }
 
-func (st *loadedState) apply(key, value []byte) error {
+func (st *loadedState) applyBatch(batch []byte, h *record.Header) error {
+	if h.Control() {
+		commit, ok, err := controlMarker(batch)
+		if err != nil || !ok {
+			return err
+		}
+		st.completeTxn(h.ProducerID, h.ProducerEpoch, commit)
+		return nil
+	}
+	var err error
+	ferr := record.ForEachStoredRecord(batch, 64<<20, func(r *record.Record) bool {
+		at := record.RecordOffset(h, r)
+		if h.Transactional() {
+			err = st.applyTxnRecord(h.ProducerID, r.Key, r.Value, at)
+		} else {
+			err = st.apply(r.Key, r.Value, at)
+		}
+		return err == nil
+	})
+	if ferr != nil {
+		return ferr
+	}
+	return err
+}
+
+func (st *loadedState) apply(key, value []byte, at int64) error {
 	var k recordKey
 	if err := json.Unmarshal(key, &k); err != nil {
 		return fmt.Errorf("bad key %q: %w", key, err)
@@ -175,6 +207,7 @@ func (st *loadedState) apply(key, value []byte) error {
 		if err := json.Unmarshal(value, &v); err != nil {
 			return fmt.Errorf("bad offset value for %s: %w", gk, err)
 		}
+		v.at = at
 		if st.offsets[gk] == nil {
 			st.offsets[gk] = map[topicPartition]offsetCommit{}
 		}

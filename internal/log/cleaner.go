@@ -14,9 +14,18 @@ package log
 // change); a later pass removes tombstones whose horizon has passed. So a
 // consumer that reads from the start and reaches the head within
 // delete.retention.ms of the tombstone's first cleaning sees every delete.
-// Control batches and transactional batches are copied as they are (Strata
-// has no transactions yet; their records are not in the offset map, so
-// they never cause another record's removal).
+// Control batches and transactional batches are copied as they are: their
+// records are not in the offset map, so they never cause another record's
+// removal, and none of them is ever removed. So transaction markers stay
+// (read_committed readers and the aborted transaction index rely on them),
+// aborted records stay (read_committed readers drop them by the index), and
+// a record of a committed transaction neither supersedes nor is superseded
+// by other records of its key: the latest value of each key is still kept,
+// but transactional records are never compacted away (unlike Kafka, which
+// maps committed ones, drops aborted ones and removes markers after
+// delete.retention.ms). Producer state does not depend on the cleaner: it
+// lives in snapshots (producer_snapshot.go), and the rule below also keeps
+// the last batch of every producer for a rebuild from the log.
 //
 // Offsets never change. The log stays dense at batch level (recovery and
 // replication check that each batch starts where the previous one ends):

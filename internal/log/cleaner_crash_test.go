@@ -138,7 +138,7 @@ func TestCleanConcurrentWithAppendsAndReads(t *testing.T) {
 		for i := range 1500 {
 			opts := recordtest.BatchOptions{}
 			if i%3 == 0 {
-				opts.Producer = &recordtest.Producer{ID: 9, BaseSequence: int32(i)}
+				opts.Producer = &recordtest.Producer{ID: 9, BaseSequence: int32(2 * (i / 3))} // two records per batch
 			}
 			recs := []kv{put(fmt.Sprintf("hot-%d", i%20), fmt.Sprint(i), int64(i)), put(fmt.Sprintf("hot-%d", (i+7)%20), fmt.Sprint(i), int64(i))}
 			written = append(written, appendKVs(t, l, opts, recs...)...)

@@ -51,16 +51,29 @@ func TestCleanKeepsLatestPerKey(t *testing.T) {
 			l := openLog(t, dir, cfg, Options{})
 			var written []kv
 			seq := 0
+			// Producer batches continue their producer's sequence, as the
+			// log checks.
+			producerSeqs := map[int64]int32{}
+			kind := func(i, n int) recordtest.BatchOptions {
+				o := tc.kind(i)
+				if o.Producer != nil {
+					p := *o.Producer
+					p.BaseSequence = producerSeqs[p.ID]
+					producerSeqs[p.ID] += int32(n)
+					o.Producer = &p
+				}
+				return o
+			}
 			for i := range 60 {
 				if i > 0 && i%6 == 0 {
 					rollNow(t, l)
 				}
 				recs := randomBatch(rng, 20, 8, 1_600_000_000_000+int64(i), &seq)
-				written = append(written, appendKVs(t, l, tc.kind(i), recs...)...)
+				written = append(written, appendKVs(t, l, kind(i, len(recs)), recs...)...)
 			}
 			rollNow(t, l)
 			end := l.LogEndOffset()
-			written = append(written, appendKVs(t, l, tc.kind(60), put("k1", "active", 1_600_000_000_100))...)
+			written = append(written, appendKVs(t, l, kind(60, 1), put("k1", "active", 1_600_000_000_100))...)
 			before, epochs := l.Size(), l.LatestEpoch()
 
 			res := mustClean(t, newTestCleaner(t, 1<<20), l)

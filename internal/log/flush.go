@@ -86,6 +86,15 @@ func (l *Log) flushTo(upTo int64) error {
 	if err := l.syncEpochs(); err != nil {
 		return err
 	}
+	// Producer snapshots and aborted transaction index entries below the
+	// new recovery point must be durable before it is: recovery trusts
+	// them there (producer_log.go).
+	if err := l.syncSnapshots(target); err != nil {
+		return err
+	}
+	if err := l.syncTxnIndex(); err != nil {
+		return err
+	}
 	if target > rp {
 		if err := writeOffsetFile(l.fs, l.dir, recoveryPointFile, target); err != nil {
 			return storageErr("write recovery point", err)
@@ -135,7 +144,7 @@ func (l *Log) Close() error {
 func (l *Log) closeLocked() error {
 	if !l.modified && l.failed == nil {
 		// Nothing changed since Open left the files consistent.
-		var err error
+		err := l.closeTxnIndexLocked()
 		for _, s := range l.segs {
 			if cerr := s.file.Close(); cerr != nil {
 				err = errors.Join(err, storageErr(fmt.Sprintf("close segment %d of %s", s.base, l.dir), cerr))
@@ -158,6 +167,12 @@ func (l *Log) closeLocked() error {
 				err = errors.Join(err, storageErr(fmt.Sprintf("write indexes of segment %d of %s", s.base, l.dir), werr))
 			}
 		}
+	}
+	if err == nil {
+		err = l.writeSnapshotLocked(true)
+	}
+	if terr := l.closeTxnIndexLocked(); err == nil {
+		err = terr
 	}
 	if err == nil {
 		err = l.writeCheckpointsLocked()

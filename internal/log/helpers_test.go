@@ -219,6 +219,9 @@ func abandon(l *Log) {
 		for _, s := range l.segs {
 			s.file.Close()
 		}
+		if l.txns.file != nil {
+			l.txns.file.Close()
+		}
 	}
 	l.mu.Unlock()
 	l.expireRetired()

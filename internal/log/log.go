@@ -19,6 +19,11 @@
 //	leader-epoch-checkpoint         "0\n<n>\n" then n lines "<epoch> <startOffset>"
 //	cleaner-offset-checkpoint       "0\n<offset>\n": compacted logs only; offsets
 //	                                below it were cleaned (see cleaner.go)
+//	00000000000000000000.snapshot   producer state as of that offset: one at each
+//	                                segment base and at the log end after Close
+//	                                (producer_snapshot.go)
+//	aborted-txn-index               aborted transactions, by abort marker offset
+//	                                (txn_index.go)
 //
 // Segments are named by their base offset, zero-padded to 20 digits; each
 // holds the offsets from its base up to the next segment's base. The last
@@ -33,6 +38,10 @@
 // the segment is rolled (by the next flush) and on Close. After an unclean
 // shutdown every segment from the recovery point on is scanned, so index
 // files are only trusted below the recovery point or after a clean Close.
+//
+// Batches with a producer id are checked against the producer state before
+// they are written, and transactions are tracked for the last stable
+// offset: see producer_state.go and producer_log.go.
 //
 // # Invariants
 //
@@ -137,6 +146,19 @@ type Log struct {
 	// last pass kept, -1 if none or unknown (it is not persisted); guarded
 	// by mu.
 	tombstoneHorizon int64
+
+	// Producer state, its snapshots and the aborted transaction index
+	// (producer_log.go); guarded by mu.
+	prod producerState
+	txns txnIndex
+	// trustedAtOpen: Open found the log closed cleanly and recovered
+	// nothing.
+	trustedAtOpen bool
+	// firstUnstable mirrors prod for lock-free readers (see
+	// FirstUnstableOffset); hasUnreplicated says prod.unreplicated is not
+	// empty.
+	firstUnstable   atomic.Int64
+	hasUnreplicated atomic.Bool
 }
 
 // AppendInfo describes a successful append.
@@ -145,6 +167,10 @@ type AppendInfo struct {
 	LastOffset      int64
 	LogAppendTimeMs int64 // -1 unless the batches were stamped with LogAppendTime
 	LogStartOffset  int64
+	// Duplicate: the batch repeats one of its producer's last batches
+	// (a client retry); the offsets are the original's and nothing was
+	// written.
+	Duplicate bool
 }
 
 // SegmentInfo describes a segment, for tests, metrics and tiering.
@@ -164,12 +190,27 @@ type SegmentInfo struct {
 // full indexes, or could not hold the offsets. A newer leaderEpoch is
 // recorded in the epoch cache (and its checkpoint) before the data.
 //
+// Batches with a producer id are checked as a producer's (OriginClient,
+// see producer_state.go): a check that fails writes nothing and returns
+// ErrOutOfOrderSequence, ErrInvalidProducerEpoch, ErrInvalidTxnState or
+// ErrCoordinatorFenced; a retry of a recent batch writes nothing and
+// returns the original offsets with Duplicate set.
+//
 // The data reaches the file in one write. If the write fails, the file is
 // truncated back, nothing else changes, and the error wraps ErrStorage; if
 // even the truncate fails, every later Append retries it first. Reads of
 // committed data keep working meanwhile.
 func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTimeMs int64) (AppendInfo, error) {
-	return l.append(batches, true, leaderEpoch, logAppendTimeMs)
+	return l.append(batches, true, OriginClient, leaderEpoch, logAppendTimeMs)
+}
+
+// AppendAs is Append with the producer checks of origin (OriginClient or
+// OriginCoordinator).
+func (l *Log) AppendAs(origin AppendOrigin, batches []byte, leaderEpoch int32, logAppendTimeMs int64) (AppendInfo, error) {
+	if origin == OriginReplication {
+		return AppendInfo{}, fmt.Errorf("log: AppendAs with replication origin; use AppendReplicated")
+	}
+	return l.append(batches, true, origin, leaderEpoch, logAppendTimeMs)
 }
 
 // AppendReplicated writes batches fetched from the leader as they are:
@@ -181,11 +222,11 @@ func (l *Log) Append(batches []byte, leaderEpoch int32, logAppendTimeMs int64) (
 // is the same records, not yet compacted). The epoch cache learns every
 // newer epoch the batches carry.
 func (l *Log) AppendReplicated(batches []byte) (AppendInfo, error) {
-	return l.append(batches, false, -1, -1)
+	return l.append(batches, false, OriginReplication, -1, -1)
 }
 
-func (l *Log) append(b []byte, leader bool, epoch int32, appendTimeMs int64) (AppendInfo, error) {
-	info, flush, err := l.appendLocked(b, leader, epoch, appendTimeMs)
+func (l *Log) append(b []byte, leader bool, origin AppendOrigin, epoch int32, appendTimeMs int64) (AppendInfo, error) {
+	info, flush, err := l.appendLocked(b, leader, origin, epoch, appendTimeMs)
 	if err == nil && flush {
 		err = l.Flush()
 	}
@@ -235,7 +276,7 @@ func summarize(b []byte, leader bool, logEnd int64) (batchSummary, error) {
 
 // appendLocked does the append under mu and reports whether flush.messages
 // asks for a flush.
-func (l *Log) appendLocked(b []byte, leader bool, epoch int32, appendTimeMs int64) (AppendInfo, bool, error) {
+func (l *Log) appendLocked(b []byte, leader bool, origin AppendOrigin, epoch int32, appendTimeMs int64) (AppendInfo, bool, error) {
 	if len(b) > math.MaxInt32 {
 		return AppendInfo{}, false, fmt.Errorf("%w: append of %d bytes", record.ErrInvalid, len(b))
 	}
@@ -244,6 +285,12 @@ func (l *Log) appendLocked(b []byte, leader bool, epoch int32, appendTimeMs int6
 	if l.closed {
 		return AppendInfo{}, false, ErrClosed
 	}
+	return l.appendHeld(b, leader, origin, epoch, appendTimeMs)
+}
+
+// appendHeld is appendLocked's work; the caller holds mu's write lock on
+// an open log.
+func (l *Log) appendHeld(b []byte, leader bool, origin AppendOrigin, epoch int32, appendTimeMs int64) (AppendInfo, bool, error) {
 	if err := l.repairLocked(); err != nil {
 		return AppendInfo{}, false, err
 	}
@@ -255,6 +302,18 @@ func (l *Log) appendLocked(b []byte, leader bool, epoch int32, appendTimeMs int6
 		return AppendInfo{}, false, fmt.Errorf("%w: offsets %d..%d do not fit one segment", record.ErrInvalid, sum.first, sum.last)
 	}
 	now := l.now()
+	pa, dup, err := l.checkProducersLocked(b, leader, sum.first, origin, appendTimeMs, now.UnixMilli())
+	switch {
+	case err != nil:
+		return AppendInfo{}, false, fmt.Errorf("log: append at offset %d: %w", sum.first, err)
+	case dup != nil:
+		info := AppendInfo{FirstOffset: dup.firstOffset(), LastOffset: dup.lastOffset, LogAppendTimeMs: -1,
+			LogStartOffset: l.logStartOffset, Duplicate: true}
+		if appendTimeMs >= 0 {
+			info.LogAppendTimeMs = dup.timestamp
+		}
+		return info, false, nil
+	}
 	if err := l.maybeRollLocked(len(b), sum.last, now); err != nil {
 		return AppendInfo{}, false, err
 	}
@@ -278,6 +337,7 @@ func (l *Log) appendLocked(b []byte, leader bool, epoch int32, appendTimeMs int6
 	s.next = sum.last + 1
 	l.logEndOffset = sum.last + 1
 	l.unflushedMsgs += sum.records
+	l.commitProducersLocked(&pa, false)
 	info := AppendInfo{FirstOffset: sum.first, LastOffset: sum.last, LogAppendTimeMs: -1, LogStartOffset: l.logStartOffset}
 	if leader && appendTimeMs >= 0 {
 		info.LogAppendTimeMs = appendTimeMs
@@ -438,6 +498,11 @@ func (l *Log) rollLocked(reason string) error {
 	l.segs = append(l.segs, ns)
 	l.dirSynced = false
 	l.logger.Debug("log: rolled segment", "dir", l.dir, "segment", ns.base, "reason", reason)
+	// A snapshot at each segment base bounds the replay after a crash to
+	// the active segment. Losing one only costs a longer replay.
+	if err := l.writeSnapshotLocked(false); err != nil {
+		l.logger.Warn("log: cannot snapshot producer state at roll", "dir", l.dir, "offset", ns.base, "err", err)
+	}
 	return nil
 }
 

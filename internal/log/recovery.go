@@ -51,6 +51,7 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		maxDecompressed: opts.MaxDecompressedBytes, cfg: cfg, tombstoneHorizon: -1,
 	}
 	l.retentionUpperBound.Store(math.MaxInt64)
+	l.resetProducersLocked()
 	if err := l.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, storageErr("create "+dir, err)
 	}
@@ -62,9 +63,19 @@ func Open(dir string, cfg Config, opts Options) (*Log, error) {
 		return nil, storageErr("list "+dir, err)
 	}
 	cp := l.readCheckpoints()
-	if err := l.load(bases, opts.CleanShutdown, cp); err != nil {
+	if l.prod.snapshots, err = l.listSnapshots(); err != nil {
+		return nil, err
+	}
+	err = l.load(bases, opts.CleanShutdown, cp)
+	if err == nil {
+		err = l.loadProducersLocked(l.trustedAtOpen, cp.rp)
+	}
+	if err != nil {
 		for _, s := range l.segs {
 			s.file.Close()
+		}
+		if l.txns.file != nil {
+			l.txns.file.Close()
 		}
 		return nil, err
 	}
@@ -434,6 +445,7 @@ func (l *Log) finishLoad(cp checkpoints, recovered bool) error {
 	l.epochs.truncateFromStart(l.logStartOffset)
 	l.recoveryPoint = min(cp.rp, l.logEndOffset)
 	l.modified = recovered
+	l.trustedAtOpen = !recovered
 	if recovered {
 		if err := l.syncRecoveredLocked(); err != nil {
 			return err

@@ -130,6 +130,9 @@ func (l *Log) removePrefix(minStart, upTo int64, retention bool) (int, int64, er
 	l.segs = append([]*segment(nil), l.segs[k:]...)
 	l.setLogStart(max(l.logStartOffset, start))
 	l.epochs.truncateFromStart(l.logStartOffset)
+	if k > 0 || persist {
+		l.startMovedLocked()
+	}
 	l.dirSynced = l.dirSynced && k == 0
 	newStart := l.logStartOffset
 	l.mu.Unlock()

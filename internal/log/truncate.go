@@ -1,6 +1,7 @@
 package log
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
@@ -88,6 +89,9 @@ func (l *Log) truncateLocked(offset int64) ([]*segment, error) {
 		if err := l.writeEpochsLocked(true); err != nil {
 			return victims, err
 		}
+	}
+	if err := l.reloadProducersLocked(end); err != nil {
+		return victims, err
 	}
 	l.logger.Info("log: truncated", "dir", l.dir, "segment", s.base, "offset", end, "deleted_segments", len(victims))
 	return victims, nil
@@ -209,7 +213,7 @@ func (l *Log) truncateFullyLocked(offset int64) ([]*segment, error) {
 	l.failed, l.dirSynced, l.unflushedMsgs = nil, false, 0
 	l.epochs.entries = nil
 	l.logger.Info("log: truncated fully", "dir", l.dir, "offset", offset, "deleted_segments", len(victims))
-	return victims, l.writeEpochsLocked(true)
+	return victims, errors.Join(l.writeEpochsLocked(true), l.clearProducersLocked())
 }
 
 // lowerCleanerCheckpointLocked keeps the cleaner's checkpoint at or below

@@ -79,11 +79,12 @@ func (f *fsm) subscribe() <-chan struct{} {
 
 // snapshotImage is the serialised form of an image.
 type snapshotImage struct {
-	Index         uint64                      `json:"index"`
-	ClusterID     string                      `json:"clusterId"`
-	Brokers       []*Broker                   `json:"brokers"`
-	Topics        []*Topic                    `json:"topics"`
-	BrokerConfigs map[int32]map[string]string `json:"brokerConfigs,omitempty"`
+	Index          uint64                      `json:"index"`
+	ClusterID      string                      `json:"clusterId"`
+	Brokers        []*Broker                   `json:"brokers"`
+	Topics         []*Topic                    `json:"topics"`
+	BrokerConfigs  map[int32]map[string]string `json:"brokerConfigs,omitempty"`
+	NextProducerID int64                       `json:"nextProducerId,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -111,6 +112,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	if s.BrokerConfigs != nil {
 		im.brokerConfigs = s.BrokerConfigs
 	}
+	im.nextProducerID = s.NextProducerID
 	f.publish(im)
 	return nil
 }
@@ -120,11 +122,12 @@ type fsmSnapshot struct{ im *Image }
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 	im := s.im
 	out := snapshotImage{
-		Index:         im.Index,
-		ClusterID:     im.ClusterID,
-		Brokers:       im.Brokers(),
-		Topics:        im.AllTopics(),
-		BrokerConfigs: im.brokerConfigs,
+		Index:          im.Index,
+		ClusterID:      im.ClusterID,
+		Brokers:        im.Brokers(),
+		Topics:         im.AllTopics(),
+		BrokerConfigs:  im.brokerConfigs,
+		NextProducerID: im.nextProducerID,
 	}
 	if err := json.NewEncoder(sink).Encode(&out); err != nil {
 		sink.Cancel()

@@ -111,6 +111,9 @@ type Image struct {
 	// brokerConfigs holds dynamic broker configs by broker id, with
 	// ClusterConfigKey for the cluster-wide default.
 	brokerConfigs map[int32]map[string]string
+	// nextProducerID is the first producer id no broker was given a block
+	// of (producer_ids.go).
+	nextProducerID int64
 }
 
 func emptyImage() *Image {

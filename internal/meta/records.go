@@ -20,6 +20,8 @@ type Record struct {
 	CreatePartitions *CreatePartitions `json:"createPartitions,omitempty"`
 	SetTopicConfigs  *SetTopicConfigs  `json:"setTopicConfigs,omitempty"`
 	SetBrokerConfigs *SetBrokerConfigs `json:"setBrokerConfigs,omitempty"`
+	// AllocateProducerIDs is in producer_ids.go.
+	AllocateProducerIDs *AllocateProducerIDs `json:"allocateProducerIds,omitempty"`
 }
 
 // InitCluster is the first record of a new cluster's log.
@@ -92,6 +94,8 @@ func (im *Image) apply(r *Record) error {
 		im.brokerConfigs = copyMap(im.brokerConfigs, 1)
 		im.brokerConfigs[c.Broker] = mergeConfigs(im.brokerConfigs[c.Broker], c.Set, c.Delete, c.Replace)
 		return nil
+	case r.AllocateProducerIDs != nil:
+		return im.applyAllocateProducerIDs(r.AllocateProducerIDs)
 	}
 	return fmt.Errorf("meta: empty record")
 }

@@ -31,6 +31,9 @@ type Config struct {
 	Now    func() time.Time
 	// RetryInterval is how often partitions that failed to open are retried.
 	RetryInterval time.Duration
+	// ProducerExpiryInterval is how often idle producers are expired
+	// (producer.id.expiration.check.interval.ms); 0: 10 minutes.
+	ProducerExpiryInterval time.Duration
 }
 
 // Manager keeps the set of open partitions equal to what the metadata image
@@ -65,6 +68,9 @@ func NewManager(cfg Config) *Manager {
 	}
 	if cfg.RetryInterval == 0 {
 		cfg.RetryInterval = 10 * time.Second
+	}
+	if cfg.ProducerExpiryInterval == 0 {
+		cfg.ProducerExpiryInterval = 10 * time.Minute
 	}
 	return &Manager{
 		cfg: cfg, log: cfg.Logger,
@@ -132,12 +138,17 @@ func (m *Manager) Run(ctx context.Context) {
 	changes := m.cfg.Meta.Subscribe()
 	retry := time.NewTicker(m.cfg.RetryInterval)
 	defer retry.Stop()
+	expiry := time.NewTicker(m.cfg.ProducerExpiryInterval)
+	defer expiry.Stop()
 	// Changes committed before the subscription sent no notification.
 	m.Reconcile()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-expiry.C:
+			m.expireProducers()
+			continue
 		case <-changes:
 		case <-retry.C:
 			m.mu.RLock()

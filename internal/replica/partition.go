@@ -27,9 +27,10 @@ func (k Key) String() string { return fmt.Sprintf("%s-%d", k.Topic, k.Partition)
 
 // Partition is one hosted partition.
 //
-// Concurrency: appends are serialised by mu; reads run concurrently with
-// appends (the log allows it) and read the high watermark atomically. The
-// high watermark only moves forward while a leader epoch lasts.
+// Concurrency: appends (data and transaction markers) are serialised by
+// mu; reads run concurrently with appends (the log allows it) and read the
+// high watermark atomically. The high watermark only moves forward while a
+// leader epoch lasts.
 type Partition struct {
 	key   Key
 	log   *log.Log
@@ -39,13 +40,17 @@ type Partition struct {
 	hw    atomic.Int64
 
 	mu sync.Mutex // serialises appends
+	// verifying holds the KIP-890 guard of each producer whose
+	// transactional write is being verified with the coordinator (txn.go);
+	// guarded by mu.
+	verifying map[int64]*TxnVerification
 
 	wmu     sync.Mutex
 	waiters map[*Waiter]struct{}
 }
 
 func newPartition(key Key, l *log.Log, cfg config.Topic, epoch int32, now func() time.Time) *Partition {
-	p := &Partition{key: key, log: l, now: now, waiters: map[*Waiter]struct{}{}}
+	p := &Partition{key: key, log: l, now: now, waiters: map[*Waiter]struct{}{}, verifying: map[int64]*TxnVerification{}}
 	p.cfg.Store(&cfg)
 	p.epoch.Store(epoch)
 	// A single replica's data is committed once it is in its log.
@@ -78,14 +83,36 @@ type AppendResult struct {
 	LogStartOffset int64
 }
 
+// AppendOptions says how records reach the partition.
+type AppendOptions struct {
+	// Origin is log.OriginClient (the zero value: a producer's batch, its
+	// sequence checked) or log.OriginCoordinator (a coordinator writing on
+	// a producer's behalf, e.g. transactional offset commits: only the
+	// epoch is checked).
+	Origin log.AppendOrigin
+	// Verify requires a transactional batch that does not continue a
+	// transaction open on this partition to hold Verification, still
+	// current (KIP-890; see StartTxnVerification).
+	Verify       bool
+	Verification *TxnVerification
+}
+
 // Append validates one produce request's records for this partition and
-// appends them. records is modified in place (offsets, epoch, timestamps).
-// Errors carry the Kafka error code the producer must see.
+// appends them as a producer's (AppendWith with the zero options).
 func (p *Partition) Append(records []byte) (AppendResult, error) {
+	return p.AppendWith(records, AppendOptions{})
+}
+
+// AppendWith validates one request's records for this partition and
+// appends them. records is modified in place (offsets, epoch, timestamps).
+// A batch that repeats one of its producer's last five is not written
+// again: the result holds the original's offsets. Errors carry the Kafka
+// error code the producer must see.
+func (p *Partition) AppendWith(records []byte, opts AppendOptions) (AppendResult, error) {
 	res := AppendResult{BaseOffset: -1, LogAppendTime: -1, LogStartOffset: -1}
 	cfg := p.Config()
 	now := p.now()
-	if err := validateProduce(records, cfg, now); err != nil {
+	if err := validateProduce(records, cfg, now, opts.Origin); err != nil {
 		return res, err
 	}
 	// A topic may force a codec (compression.type other than "producer").
@@ -100,28 +127,82 @@ func (p *Partition) Append(records []byte) (AppendResult, error) {
 		appendTime = now.UnixMilli()
 	}
 	p.mu.Lock()
-	info, err := p.log.Append(records, p.epoch.Load(), appendTime)
-	if err == nil {
-		p.hw.Store(info.LastOffset + 1)
-		p.log.SetRetentionUpperBound(info.LastOffset + 1)
-	}
+	info, err := p.appendLocked(records, opts, appendTime)
 	p.mu.Unlock()
 	if err != nil {
-		if errors.Is(err, log.ErrStorage) {
-			return res, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
-		}
-		return res, err
+		return res, appendError(err)
+	}
+	if info.Duplicate {
+		return AppendResult{BaseOffset: info.FirstOffset, LogAppendTime: info.LogAppendTimeMs, LogStartOffset: info.LogStartOffset}, nil
 	}
 	p.notify()
 	return AppendResult{BaseOffset: info.FirstOffset, LogAppendTime: appendTime, LogStartOffset: info.LogStartOffset}, nil
 }
 
+// appendLocked checks the KIP-890 guard and appends; caller holds mu.
+func (p *Partition) appendLocked(records []byte, opts AppendOptions, appendTime int64) (log.AppendInfo, error) {
+	h, _ := record.ParseHeader(records) // validated
+	if opts.Verify && h.Transactional() {
+		if err := p.checkVerificationLocked(h.ProducerID, h.ProducerEpoch, opts.Verification); err != nil {
+			return log.AppendInfo{}, err
+		}
+	}
+	info, err := p.log.AppendAs(opts.Origin, records, p.epoch.Load(), appendTime)
+	if err != nil {
+		return info, err
+	}
+	if opts.Verification != nil && p.verifying[h.ProducerID] == opts.Verification {
+		delete(p.verifying, h.ProducerID) // the transaction is open here now
+	}
+	if !info.Duplicate {
+		p.advanceHighWatermarkLocked(info.LastOffset + 1)
+	}
+	return info, nil
+}
+
+// advanceHighWatermarkLocked moves the high watermark up to hw. A single
+// replica's data is committed once it is in its log. Caller holds mu.
+func (p *Partition) advanceHighWatermarkLocked(hw int64) {
+	if hw > p.hw.Load() {
+		p.hw.Store(hw)
+		p.log.SetRetentionUpperBound(hw)
+	}
+	p.log.UpdateHighWatermark(p.hw.Load())
+}
+
+// appendError maps a log error to the Kafka error the writer must see.
+func appendError(err error) error {
+	var code error
+	switch {
+	case errors.Is(err, log.ErrStorage):
+		code = kerr.KafkaStorageError
+	case errors.Is(err, log.ErrOutOfOrderSequence):
+		code = kerr.OutOfOrderSequenceNumber
+	case errors.Is(err, log.ErrInvalidProducerEpoch):
+		code = kerr.InvalidProducerEpoch
+	case errors.Is(err, log.ErrInvalidTxnState):
+		code = kerr.InvalidTxnState
+	case errors.Is(err, log.ErrCoordinatorFenced):
+		code = kerr.TransactionCoordinatorFenced
+	case errors.Is(err, record.ErrInvalid):
+		code = kerr.InvalidRecord
+	default:
+		return err
+	}
+	if errors.Is(err, code) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", code, err)
+}
+
 // validateProduce applies Kafka's checks for produce v3+: exactly one v2
 // batch, intact (CRC), not a control batch, within max.message.bytes, with
-// consistent record counts and timestamps in the allowed window.
+// consistent record counts and timestamps in the allowed window, and
+// producer fields that make sense (a transactional batch has a producer
+// id; a client's batch with a producer id has an epoch and a sequence).
 // Uncompressed batches have every record checked; compressed ones are
 // trusted beyond their CRC (see the README's design notes).
-func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
+func validateProduce(records []byte, cfg *config.Topic, now time.Time, origin log.AppendOrigin) error {
 	if len(records) == 0 {
 		return fmt.Errorf("%w: empty record set", kerr.InvalidRecord)
 	}
@@ -147,6 +228,12 @@ func validateProduce(records []byte, cfg *config.Topic, now time.Time) error {
 		return fmt.Errorf("%w: clients may not produce control batches", kerr.InvalidRecord)
 	case h.NumRecords <= 0 || h.LastOffsetDelta != h.NumRecords-1:
 		return fmt.Errorf("%w: batch has %d records but last offset delta %d", kerr.InvalidRecord, h.NumRecords, h.LastOffsetDelta)
+	case h.Transactional() && !h.HasProducerID():
+		return fmt.Errorf("%w: transactional batch without a producer id", kerr.InvalidRecord)
+	case h.HasProducerID() && h.ProducerEpoch < 0:
+		return fmt.Errorf("%w: producer id %d with epoch %d", kerr.InvalidRecord, h.ProducerID, h.ProducerEpoch)
+	case h.HasProducerID() && h.BaseSequence < 0 && origin == log.OriginClient:
+		return fmt.Errorf("%w: invalid sequence number %d in a batch of producer %d", kerr.InvalidRecord, h.BaseSequence, h.ProducerID)
 	}
 	if h.Compression() == record.CompressionNone {
 		if err := record.ValidateRecords(records, maxDecompressedBatch); err != nil {
@@ -208,20 +295,43 @@ type Fetched struct {
 	HighWatermark  int64
 	LastStable     int64
 	LogStartOffset int64
+	// Aborted lists, for a read_committed read, the aborted transactions
+	// overlapping the records returned.
+	Aborted []log.AbortedTxn
+}
+
+// LastStableOffset is the first offset of the earliest transaction not
+// yet ended (with its marker below the high watermark), or the high
+// watermark: read_committed readers stop there.
+func (p *Partition) LastStableOffset() int64 {
+	hw := p.hw.Load()
+	return min(p.log.FirstUnstableOffset(), hw)
 }
 
 // Read returns whole batches from offset up to the high watermark, within
-// maxBytes unless minOne lets the first batch exceed it.
+// maxBytes unless minOne lets the first batch exceed it (read_uncommitted).
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (Fetched, error) {
+	return p.ReadIsolated(offset, maxBytes, minOne, false)
+}
+
+// ReadIsolated is Read; with committed (read_committed) it stops at the
+// last stable offset and lists the aborted transactions overlapping what
+// it returns, so that the reader can drop their records.
+func (p *Partition) ReadIsolated(offset int64, maxBytes int, minOne, committed bool) (Fetched, error) {
 	hw := p.hw.Load()
-	f := Fetched{HighWatermark: hw, LastStable: hw, LogStartOffset: p.log.LogStartOffset()}
-	if offset == hw {
+	lso := min(p.log.FirstUnstableOffset(), hw)
+	f := Fetched{HighWatermark: hw, LastStable: lso, LogStartOffset: p.log.LogStartOffset()}
+	upper := hw
+	if committed {
+		upper = lso
+	}
+	if offset == upper {
 		return f, nil // caught up: the common case of a long poll, no log read
 	}
-	if offset > hw && offset <= p.log.LogEndOffset() {
+	if offset > upper && offset <= p.log.LogEndOffset() {
 		return f, nil // above the watermark but not out of range: nothing visible yet
 	}
-	recs, err := p.log.Read(offset, maxBytes, hw, minOne)
+	recs, err := p.log.Read(offset, maxBytes, upper, minOne)
 	switch {
 	case errors.Is(err, log.ErrOffsetOutOfRange):
 		return f, fmt.Errorf("%w: offset %d outside [%d, %d]", kerr.OffsetOutOfRange, offset, f.LogStartOffset, hw)
@@ -231,7 +341,24 @@ func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (Fetched, erro
 		return f, err
 	}
 	f.Records = recs
+	if committed && len(recs) > 0 {
+		f.Aborted = p.log.AbortedTxns(offset, nextOffsetAfter(recs))
+	}
 	return f, nil
+}
+
+// nextOffsetAfter is the offset after the last of whole batches b.
+func nextOffsetAfter(b []byte) int64 {
+	next := int64(-1)
+	for pos := 0; pos+record.HeaderSize <= len(b); {
+		h, err := record.ParseHeader(b[pos:])
+		if err != nil {
+			break
+		}
+		next = h.NextOffset()
+		pos += h.Size()
+	}
+	return next
 }
 
 // DeleteRecordsBefore advances the log start offset (DeleteRecords);

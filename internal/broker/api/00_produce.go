@@ -6,12 +6,23 @@ package api
 // compresses when it sees Produce v0 listed. v13 names topics by id. Each
 // partition's records must be exactly one v2 batch (checked by the
 // partition).
+//
+// Batches with a producer id are checked against the partition's producer
+// state (sequence, epoch, transaction: OUT_OF_ORDER_SEQUENCE_NUMBER,
+// INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE); a retried batch is answered
+// with its original offsets. A transactional batch of a request with a
+// transactional id that does not continue a transaction open on the
+// partition is first verified with the transaction coordinator (KIP-890),
+// when there is one (Config.Txns): a partition never added to the
+// transaction is refused with the verifier's error (ProduceTxnError).
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record"
+	"github.com/strata-db/strata/internal/replica"
 	"github.com/strata-db/strata/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,6 +36,13 @@ func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, e
 	im := h.cfg.Meta.Image()
 	tenant := tenantOf(r)
 	failed := false
+	// As Kafka: transactional records need a transactional id (whose WRITE
+	// permission Kafka checks; without one nobody could end the
+	// transaction, and the partition's last stable offset would hang).
+	var reqErr error
+	if req.TransactionID == nil && hasTransactionalRecords(req) {
+		reqErr = fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -33,8 +51,11 @@ func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, e
 			ref = meta.TopicRef{ID: meta.TopicID(rt.TopicID)}
 		}
 		t, terr := im.ResolveTopic(tenant, ref)
+		if reqErr != nil {
+			terr = reqErr
+		}
 		for _, rp := range rt.Partitions {
-			sp := h.producePartition(r.Version, req.Acks, t, terr, &rp)
+			sp := h.producePartition(r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp)
 			if sp.ErrorCode != 0 {
 				failed = true
 			}
@@ -53,7 +74,8 @@ func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, e
 	return resp, nil
 }
 
-func (h *Handlers) producePartition(version, acks int16, t *meta.Topic, terr error, rp *kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
+func (h *Handlers) producePartition(version, acks int16, tenant meta.TenantID, txnID *string, t *meta.Topic, terr error,
+	rp *kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	fail := func(err error) kmsg.ProduceResponseTopicPartition {
@@ -73,7 +95,20 @@ func (h *Handlers) producePartition(version, acks int16, t *meta.Topic, terr err
 	if err != nil {
 		return fail(err)
 	}
-	res, err := p.Append(rp.Records)
+	var opts replica.AppendOptions
+	if hdr, herr := record.ParseHeader(rp.Records); herr == nil && hdr.Transactional() && hdr.HasProducerID() &&
+		txnID != nil && h.cfg.Txns != nil {
+		opts.Verify = true
+		opts.Verification = p.StartTxnVerification(hdr.ProducerID, hdr.ProducerEpoch)
+		defer p.EndTxnVerification(opts.Verification)
+		if opts.Verification != nil {
+			err := h.cfg.Txns.VerifyPartition(tenant, *txnID, hdr.ProducerID, hdr.ProducerEpoch, t.Name, rp.Partition)
+			if err != nil {
+				return fail(ProduceTxnError(version, err))
+			}
+		}
+	}
+	res, err := p.AppendWith(rp.Records, opts)
 	if err != nil {
 		return fail(err)
 	}
@@ -81,6 +116,17 @@ func (h *Handlers) producePartition(version, acks int16, t *meta.Topic, terr err
 	sp.LogAppendTime = res.LogAppendTime
 	sp.LogStartOffset = res.LogStartOffset
 	return sp
+}
+
+func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
+	for _, rt := range req.Topics {
+		for _, rp := range rt.Partitions {
+			if h, err := record.ParseHeader(rp.Records); err == nil && h.Transactional() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func batchCompression(b []byte) record.Compression {

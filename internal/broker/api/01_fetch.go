@@ -7,7 +7,14 @@ package api
 // Limits: the response holds at most MaxBytes of records and each partition
 // at most its PartitionMaxBytes, except that the first partition with data
 // returns at least one whole batch (KIP-74). The request waits up to
-// MaxWaitMillis for MinBytes of data, woken by appends.
+// MaxWaitMillis for MinBytes of data, woken by appends and transaction
+// markers.
+//
+// Isolation: read_uncommitted (0) reads up to the high watermark;
+// read_committed (1) up to the last stable offset, and each partition lists
+// the aborted transactions (producer id, first offset) overlapping the
+// records returned, so that the client drops their records. Both report
+// the last stable offset.
 
 import (
 	"context"
@@ -69,10 +76,14 @@ func drain(w *replica.Waiter) {
 	}
 }
 
+// isolationReadCommitted is FetchRequest.IsolationLevel for read_committed.
+const isolationReadCommitted = 1
+
 // readAll reads every planned partition within the response's byte budget.
 // With a waiter, each partition read is first watched by it.
 func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
 	im := h.cfg.Meta.Image()
+	committed := req.IsolationLevel == isolationReadCommitted
 	remaining := int(req.MaxBytes)
 	if remaining <= 0 {
 		remaining = 1
@@ -94,10 +105,10 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 		}
 		limit := min(int(fp.maxBytes), remaining)
 		if limit <= 0 && !minOne {
-			rd.f = replica.Fetched{HighWatermark: rd.p.HighWatermark(), LastStable: rd.p.HighWatermark(), LogStartOffset: rd.p.LogStartOffset()}
+			rd.f = replica.Fetched{HighWatermark: rd.p.HighWatermark(), LastStable: rd.p.LastStableOffset(), LogStartOffset: rd.p.LogStartOffset()}
 			continue
 		}
-		rd.f, rd.err = rd.p.Read(fp.offset, max(limit, 0), minOne)
+		rd.f, rd.err = rd.p.ReadIsolated(fp.offset, max(limit, 0), minOne, committed)
 		if n := len(rd.f.Records); n > 0 {
 			minOne = false
 			remaining -= n
@@ -204,7 +215,12 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 			}
 		}
 		if version >= 4 && sp.ErrorCode == 0 {
-			sp.AbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+			sp.AbortedTransactions = make([]kmsg.FetchResponseTopicPartitionAbortedTransaction, 0, len(rd.f.Aborted))
+			for _, a := range rd.f.Aborted {
+				at := kmsg.NewFetchResponseTopicPartitionAbortedTransaction()
+				at.ProducerID, at.FirstOffset = a.ProducerID, a.FirstOffset
+				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
+			}
 		}
 		hadData[i] = len(sp.RecordBatches) > 0
 		changed := sp.ErrorCode != 0 || hadData[i] || sp.HighWatermark != fp.sentHW ||

@@ -2,7 +2,7 @@ package api
 
 // ListOffsets, v1-v11 (v0 was dropped in Kafka 4.0). Special timestamps:
 // -1 latest (the high watermark, or the last stable offset under
-// read_committed), -2 earliest, -3 the record with the largest timestamp
+// read_committed, which also bounds timestamp lookups), -2 earliest, -3 the record with the largest timestamp
 // (v7+, KIP-734), -4 earliest local (v8+, the log start offset while nothing
 // is tiered), -5 latest tiered (v9+) and -6 earliest pending upload (v11+),
 // both "none" (-1) while nothing is tiered. Any other value finds the first
@@ -76,27 +76,33 @@ func (h *Handlers) listOffset(t *meta.Topic, rp *kmsg.ListOffsetsRequestTopicPar
 	}
 	sp.LeaderEpoch = p.LeaderEpoch()
 	sp.Timestamp, sp.Offset = -1, -1
+	// Consumers learn of no offset they could not fetch.
+	fetchable := p.HighWatermark()
+	if isolation == isolationReadCommitted {
+		fetchable = p.LastStableOffset()
+	}
 	switch rp.Timestamp {
 	case timestampLatest:
-		sp.Offset = p.HighWatermark() // == last stable offset until transactions exist
+		sp.Offset = fetchable
 	case timestampEarliest, timestampEarliestLocal:
 		sp.Offset = p.LogStartOffset()
 	case timestampLatestTiered, timestampEarliestUpload:
 		// Nothing is tiered yet.
 	case timestampMax:
-		return timestampLookup(p, sp, func(l *log.Log) (int64, int64, bool, error) { return l.MaxTimestamp() })
+		return timestampLookup(p, fetchable, sp, func(l *log.Log) (int64, int64, bool, error) { return l.MaxTimestamp() })
 	default:
 		if rp.Timestamp < 0 {
 			return kerr.InvalidRequest
 		}
-		return timestampLookup(p, sp, func(l *log.Log) (int64, int64, bool, error) { return l.OffsetForTimestamp(rp.Timestamp) })
+		return timestampLookup(p, fetchable, sp, func(l *log.Log) (int64, int64, bool, error) { return l.OffsetForTimestamp(rp.Timestamp) })
 	}
 	return nil
 }
 
-// timestampLookup runs a log lookup and keeps only results below the high
-// watermark: consumers must not learn of uncommitted offsets.
-func timestampLookup(p *replica.Partition, sp *kmsg.ListOffsetsResponseTopicPartition, find func(*log.Log) (int64, int64, bool, error)) error {
+// timestampLookup runs a log lookup and keeps only results below fetchable
+// (the high watermark, or the last stable offset under read_committed):
+// consumers must not learn of offsets they cannot fetch.
+func timestampLookup(p *replica.Partition, fetchable int64, sp *kmsg.ListOffsetsResponseTopicPartition, find func(*log.Log) (int64, int64, bool, error)) error {
 	off, ts, ok, err := find(p.Log())
 	if err != nil {
 		if errors.Is(err, log.ErrStorage) || errors.Is(err, log.ErrCorruptData) {
@@ -104,7 +110,7 @@ func timestampLookup(p *replica.Partition, sp *kmsg.ListOffsetsResponseTopicPart
 		}
 		return err
 	}
-	if ok && off < p.HighWatermark() {
+	if ok && off < fetchable {
 		sp.Offset, sp.Timestamp = off, ts
 	}
 	return nil

@@ -4,7 +4,9 @@ package api
 // per request, from v8 several; a null topic list asks for every committed
 // offset; from v10 topics are named by id. A partition without a commit
 // has offset -1. From v9 a member of a consumer group (KIP-848) names
-// itself with its member id and epoch, which the coordinator checks.
+// itself with its member id and epoch, which the coordinator checks. From
+// v7 a fetch may require stable offsets (KIP-447): a partition with a
+// transactional commit pending is UNSTABLE_OFFSET_COMMIT.
 
 import (
 	"context"
@@ -25,7 +27,7 @@ func (h *Handlers) offsetFetch(_ context.Context, r *wire.Request) (kmsg.Respons
 		for _, t := range req.Topics {
 			topics = append(topics, kmsg.OffsetFetchRequestGroupTopic{Topic: t.Topic, Partitions: t.Partitions})
 		}
-		g := h.fetchGroupOffsets(r, req.Group, nil, topics, req.Topics == nil)
+		g := h.fetchGroupOffsets(r, req.Group, nil, topics, req.Topics == nil, req.RequireStable)
 		resp.ErrorCode = g.ErrorCode
 		for _, gt := range g.Topics {
 			st := kmsg.NewOffsetFetchResponseTopic()
@@ -47,7 +49,7 @@ func (h *Handlers) offsetFetch(_ context.Context, r *wire.Request) (kmsg.Respons
 		if rg.MemberID != nil {
 			member = &coord.FetchMember{ID: *rg.MemberID, Epoch: rg.MemberEpoch}
 		}
-		resp.Groups = append(resp.Groups, h.fetchGroupOffsets(r, rg.Group, member, rg.Topics, rg.Topics == nil))
+		resp.Groups = append(resp.Groups, h.fetchGroupOffsets(r, rg.Group, member, rg.Topics, rg.Topics == nil, req.RequireStable))
 	}
 	return resp, nil
 }
@@ -55,7 +57,7 @@ func (h *Handlers) offsetFetch(_ context.Context, r *wire.Request) (kmsg.Respons
 // fetchGroupOffsets answers one group: the requested partitions, or every
 // committed one when all is set. Topic ids (v10) are mapped to names for
 // the coordinator and back.
-func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coord.FetchMember, topics []kmsg.OffsetFetchRequestGroupTopic, all bool) kmsg.OffsetFetchResponseGroup {
+func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coord.FetchMember, topics []kmsg.OffsetFetchRequestGroupTopic, all, requireStable bool) kmsg.OffsetFetchResponseGroup {
 	out := kmsg.NewOffsetFetchResponseGroup()
 	out.Group = group
 	im := h.cfg.Meta.Image()
@@ -75,7 +77,7 @@ func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coor
 			want[name] = append(want[name], t.Partitions...)
 		}
 	}
-	offs, err := h.cfg.Groups.FetchMemberOffsets(groupKey(r, group), member, want)
+	offs, err := h.cfg.Groups.FetchStableOffsets(groupKey(r, group), member, want, requireStable && r.Version >= 7)
 	if err != nil {
 		out.ErrorCode = errorCode(err)
 		return out
@@ -97,6 +99,7 @@ func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coor
 		p := kmsg.NewOffsetFetchResponseGroupTopicPartition()
 		p.Partition, p.Offset, p.LeaderEpoch = o.Partition, o.Offset, o.LeaderEpoch
 		p.Metadata = stringPtr(o.Metadata)
+		p.ErrorCode = errorCode(o.Err)
 		gt.Partitions = append(gt.Partitions, p)
 	}
 	for _, name := range order {

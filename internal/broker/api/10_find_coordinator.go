@@ -1,9 +1,11 @@
 package api
 
 // FindCoordinator, v0-v6. A group is coordinated by the leader of its
-// partition of the offsets topic; a transactional id, until transactions
-// land, by this node. Batched keys arrive from v4. librdkafka also
-// requires v0 to be listed before it enables lz4.
+// partition of the offsets topic, a transactional id by the leader of its
+// partition of the transaction state topic; while that leader is this
+// node and the partition is still loading, the answer is
+// COORDINATOR_LOAD_IN_PROGRESS. Batched keys arrive from v4. librdkafka
+// also requires v0 to be listed before it enables lz4.
 
 import (
 	"context"
@@ -57,11 +59,13 @@ func (h *Handlers) coordinator(tenant string, typ int8, key string) kmsg.FindCoo
 	im := h.cfg.Meta.Image()
 	node := h.cfg.NodeID
 	if typ == coordinatorKeyGroup {
-		var err error
-		if node, err = h.groupCoordinator(im, coord.GroupKey{Tenant: tenant, Group: key}); err != nil {
-			c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
-			return c
-		}
+		node, err = h.groupCoordinator(im, coord.GroupKey{Tenant: tenant, Group: key})
+	} else {
+		node, err = h.txnCoordinator(im, coord.TxnKey{Tenant: tenant, ID: key})
+	}
+	if err != nil {
+		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
+		return c
 	}
 	b, ok := im.Broker(node)
 	if !ok {
@@ -81,6 +85,21 @@ func (h *Handlers) groupCoordinator(im *meta.Image, k coord.GroupKey) (int32, er
 	p := coord.PartitionFor(k, int32(len(t.Partitions)))
 	leader := t.Partitions[p].Leader
 	if leader == h.cfg.NodeID && !h.cfg.Groups.Loaded(p) {
+		return -1, kerr.CoordinatorLoadInProgress
+	}
+	return leader, nil
+}
+
+// txnCoordinator is the node leading the transactional id's partition of
+// the transaction state topic.
+func (h *Handlers) txnCoordinator(im *meta.Image, k coord.TxnKey) (int32, error) {
+	t, ok := im.TopicByName(meta.SystemTenant, coord.TransactionStateTopic)
+	if !ok {
+		return -1, kerr.CoordinatorNotAvailable
+	}
+	p := coord.TxnPartitionFor(k, int32(len(t.Partitions)))
+	leader := t.Partitions[p].Leader
+	if leader == h.cfg.NodeID && !h.cfg.Transactions.Loaded(p) {
 		return -1, kerr.CoordinatorLoadInProgress
 	}
 	return leader, nil

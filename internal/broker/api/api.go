@@ -25,6 +25,9 @@ type Config struct {
 	Meta     *meta.Store
 	Replicas *replica.Manager
 	Groups   *coord.Coordinator
+	// Transactions is the transaction coordinator: producer ids, and the
+	// transactional ids of the transaction state partitions led here.
+	Transactions *coord.TxnCoordinator
 	// Static holds broker configs from the server's config file.
 	Static map[string]string
 	// DataDir is reported by DescribeLogDirs.
@@ -33,6 +36,20 @@ type Config struct {
 	Now     func() time.Time
 	// FetchSessionSlots is max.incremental.fetch.session.cache.slots.
 	FetchSessionSlots int
+	// Txns checks transactional produce requests (KIP-890): a partition
+	// must have been added to the producer's ongoing transaction. Nil
+	// until the transaction coordinator exists.
+	Txns TxnVerifier
+}
+
+// TxnVerifier is what the produce path needs from the transaction
+// coordinator.
+type TxnVerifier interface {
+	// VerifyPartition reports whether topic/partition is part of the
+	// ongoing transaction of transactionalID, held by producerID at
+	// producerEpoch, with the Kafka error to return if not
+	// (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, ...).
+	VerifyPartition(tenant meta.TenantID, transactionalID string, producerID int64, producerEpoch int16, topic string, partition int32) error
 }
 
 // Handlers serves the Kafka APIs.

@@ -45,12 +45,6 @@ func kafkagoScenarios(c client) scenarioClient {
 		},
 		topics:  kafkagoTopicOps,
 		configs: kafkagoConfigOps,
-		// txn/read-committed stays a cell to write: kafka-go cannot write
-		// transactions, but its Reader reads with IsolationLevel
-		// ReadCommitted, so kgo will write them and kafka-go read.
-		missing: map[string]string{
-			"producer/idempotent": "kafka-go's Writer has no idempotent mode",
-		},
 	}
 }
 

@@ -35,9 +35,6 @@ func kcatScenarios(c client) scenarioClient {
 			// ListOffsets' special timestamps: -2 earliest, -1 latest.
 			return kcatQuery(t, addr, topic, p, -2), kcatQuery(t, addr, topic, p, -1)
 		},
-		// txn/read-committed stays a cell to write: kcat cannot write
-		// transactions but reads with -X isolation.level=read_committed,
-		// so kgo will write them and kcat read.
 		// admin/describe-groups is kcatGroups' to register.
 		missing: map[string]string{
 			scTopics:  noAdmin,

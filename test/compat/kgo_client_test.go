@@ -29,6 +29,30 @@ func TestKgo(t *testing.T) {
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), kgoScenarios(c))
 	runGroupScenarios(t, b.KafkaAddr(), kgoGroups())
+	runEOSScenarios(t, b.KafkaAddr(), eosClient{
+		name:              "kgo",
+		produceIdempotent: kgoProduceIdempotent,
+		produceTxns:       kgoProduceTxns,
+		consumeP0: func(t *testing.T, addr, topic string, readCommitted bool, n int) []record {
+			recs, _ := kgoReadP0(t, addr, topic, readCommitted, n)
+			return recs
+		},
+	})
+}
+
+// kgoProduceIdempotent writes recs to partition 0 with kgo's default
+// (idempotent) producer.
+func kgoProduceIdempotent(t *testing.T, addr, topic string, recs []record) {
+	t.Helper()
+	cl := brokertest.Client(t, addr, kgo.DefaultProduceTopic(topic), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	defer cl.Close()
+	krs := make([]*kgo.Record, len(recs))
+	for i, r := range recs {
+		krs[i] = &kgo.Record{Key: r.Key, Value: r.Value, Partition: 0}
+	}
+	if err := cl.ProduceSync(brokertest.Context(t, 30*time.Second), krs...).FirstErr(); err != nil {
+		t.Fatalf("kgo idempotent produce: %v", err)
+	}
 }
 
 // kgoScenarios drives the non-codec scenarios through kgo and kadm.

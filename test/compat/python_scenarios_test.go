@@ -45,11 +45,6 @@ func (c pyClient) scenarios(cl client) scenarioClient {
 		},
 		configs: &configOps{describe: c.describeConfig, set: c.setConfig},
 	}
-	missing := map[string]string{"producer/idempotent": c.noIdempotence, "txn/read-committed": c.noTransactions}
-	maps.DeleteFunc(missing, func(_, why string) bool { return why == "" })
-	if len(missing) > 0 {
-		sc.missing = missing
-	}
 	return sc
 }
 

@@ -56,14 +56,6 @@ func saramaScenarios(c client, version sarama.KafkaVersion) scenarioClient {
 		sc.missing = map[string]string{scConfigs: "sarama sends DescribeConfigs v0 below protocol 1.1; " +
 			"Kafka 4.0 and Strata serve v1+ (the client gets UNSUPPORTED_VERSION)"}
 	}
-	if c.name != "sarama" {
-		if sc.missing == nil {
-			sc.missing = map[string]string{}
-		}
-		for _, s := range gapScenarios {
-			sc.missing[s] = "covered by the sarama column"
-		}
-	}
 	return sc
 }
 

@@ -48,10 +48,6 @@ const (
 	alterRetentionMs   = "86400000"
 )
 
-// gapScenarios wait for server features (KNOWN-GAPS.md lists them for
-// every client).
-var gapScenarios = []string{"producer/idempotent", "txn/read-committed"}
-
 // scenarioClient is what a client offers for the scenarios. A nil func
 // means the client cannot do the scenarios that need it; missing then says
 // why, by scenario. The client's consume func (from the codec cells) reads
@@ -77,8 +73,7 @@ type scenarioClient struct {
 	listOffsets func(t *testing.T, addr, topic string, partition int32) (earliest, latest int64)
 	topics      *topicOps
 	configs     *configOps
-	// missing says why the client cannot do a scenario (including gap
-	// scenarios); a gap scenario not listed gets a notWritten cell.
+	// missing says why the client cannot do a scenario.
 	missing map[string]string
 }
 
@@ -102,7 +97,7 @@ type configOps struct {
 }
 
 // runScenarios runs every non-codec scenario for c against the node at
-// addr, and registers the gap scenarios.
+// addr.
 func runScenarios(t *testing.T, addr string, c scenarioClient) {
 	type scenario struct {
 		name string
@@ -125,13 +120,6 @@ func runScenarios(t *testing.T, addr string, c scenarioClient) {
 		default:
 			cell(t, c.name, s.name, func(t *testing.T) { s.run(t, addr, c) })
 		}
-	}
-	for _, s := range gapScenarios {
-		if why, ok := c.missing[s]; ok {
-			unsupported(c.name, s, why)
-			continue
-		}
-		cell(t, c.name, s, notWritten)
 	}
 }
 

@@ -28,6 +28,7 @@ func TestConfluentGo(t *testing.T) {
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), confluentScenarios(c))
 	runGroupScenarios(t, b.KafkaAddr(), confluentGroups())
+	runEOSScenarios(t, b.KafkaAddr(), confluentEOS())
 }
 
 // confluentConfig is the common configuration; STRATA_TEST_LOG=debug turns

@@ -98,6 +98,7 @@ func TestJavaScript(t *testing.T) {
 			runClient(t, addr, cl)
 			runScenarios(t, addr, c.scenarios(cl))
 			runGroupScenarios(t, addr, c.groups())
+			runEOSScenarios(t, addr, c.eos())
 			if why, ok := c.missing["versions/unsupported"]; ok {
 				unsupported(c.name, "versions/unsupported", why)
 			} else {

@@ -32,6 +32,7 @@ func TestKafkaGo(t *testing.T) {
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), kafkagoScenarios(c))
 	runGroupScenarios(t, b.KafkaAddr(), kafkagoGroups())
+	runEOSScenarios(t, b.KafkaAddr(), kafkagoEOS())
 }
 
 var kafkagoCodecs = map[string]kafka.Compression{

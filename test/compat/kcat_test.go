@@ -37,6 +37,7 @@ func TestKcat(t *testing.T) {
 	runClient(t, b.KafkaAddr(), c)
 	runScenarios(t, b.KafkaAddr(), kcatScenarios(c))
 	runGroupScenarios(t, b.KafkaAddr(), kcatGroups())
+	runEOSScenarios(t, b.KafkaAddr(), kcatEOS())
 }
 
 // kcatOpts: with -Z an empty key or value is sent as null, so there are

@@ -52,9 +52,13 @@ type pyClient struct {
 	// noNullRecord: the client refuses a record whose key and value are
 	// both null, so such records are written with an empty value.
 	noNullRecord bool
-	// noIdempotence and noTransactions say why the client cannot take part
-	// in those scenarios; empty means it can.
-	noIdempotence, noTransactions string
+	// idempotentConf are the client settings that turn on its idempotent
+	// producer (producer/idempotent).
+	idempotentConf []string
+	// noIdempotence, noTransactions and noIsolation say why the client has
+	// no idempotent producer, no transactional producer, or no consumer
+	// isolation level (python_eos_test.go); empty means it has one.
+	noIdempotence, noTransactions, noIsolation string
 	// oldConfs are client settings that make it send request versions
 	// older than Strata serves (versions/unsupported), each run in turn.
 	oldConfs []pyOldConf
@@ -71,10 +75,11 @@ type pyOldConf struct {
 
 var pyClients = []pyClient{
 	{
-		name:      "confluent-kafka-python",
-		script:    "drivers/python/ck.py",
-		opts:      binaryOpts,
-		largeConf: []string{"message.max.bytes=2000000"},
+		name:           "confluent-kafka-python",
+		script:         "drivers/python/ck.py",
+		opts:           binaryOpts,
+		largeConf:      []string{"message.max.bytes=2000000"},
+		idempotentConf: []string{"enable.idempotence=true"},
 		// Without ApiVersions and with the 0.9.0 fallback (the newest that
 		// does not turn ApiVersions back on), librdkafka sends Metadata v0,
 		// Produce v1 (message format v0) and Fetch v1.
@@ -92,6 +97,8 @@ var pyClients = []pyClient{
 		noNullRecord:   true,
 		noIdempotence:  "kafka-python 2.0.2 has no idempotent producer",
 		noTransactions: "kafka-python 2.0.2 has no transactional producer",
+		noIsolation: "kafka-python 2.0.2's consumer has no isolation level (it always fetches read_uncommitted) " +
+			"and returns the records of control batches (transaction markers) as ordinary records",
 		// Told an old broker version, kafka-python sends old requests:
 		// 0.10.1 Produce v2 and Fetch v3, 0.9 Produce v1 and ListOffsets v0.
 		oldConfs: []pyOldConf{
@@ -112,6 +119,7 @@ func TestPython(t *testing.T) {
 			runClient(t, addr, cl)
 			runScenarios(t, addr, c.scenarios(cl))
 			runGroupScenarios(t, addr, c.groups())
+			runEOSScenarios(t, addr, c.eos())
 			cell(t, c.name, "versions/unsupported", func(t *testing.T) { c.oldVersions(t, addr) })
 		})
 	}

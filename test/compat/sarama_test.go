@@ -52,6 +52,7 @@ func TestSarama(t *testing.T) {
 			runClient(t, b.KafkaAddr(), c)
 			runScenarios(t, b.KafkaAddr(), saramaScenarios(c, v.version))
 			runGroupScenarios(t, b.KafkaAddr(), saramaGroups(v.name, v.version))
+			runEOSScenarios(t, b.KafkaAddr(), saramaEOS(v.name, v.version))
 		})
 	}
 }

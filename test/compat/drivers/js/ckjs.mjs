@@ -13,6 +13,16 @@
 // (against Strata today: Produce v10, Fetch v16 with topic ids, Metadata
 // v13).
 //
+// Exactly-once: both of its APIs have idempotent and transactional
+// producers and a consumer isolation level in 1.10 (the KafkaJS-style one
+// maps idempotent, transactionalId and readUncommitted onto librdkafka's
+// settings); this driver keeps the node-rdkafka style one.
+// produce --idempotent true sets enable.idempotence; produce-txns is a
+// transactional Producer (transactional.id, initTransactions,
+// beginTransaction, commitTransaction, abortTransaction); consume-isolated
+// sets isolation.level explicitly either way (librdkafka's default is
+// read_committed).
+//
 // librdkafka reports errors as events; any error event during an operation
 // fails it, as the kcat test fails on librdkafka's error logs.
 
@@ -21,6 +31,7 @@ import {
   debug,
   emit,
   group,
+  isolation,
   log,
   main,
   need,
@@ -28,6 +39,7 @@ import {
   parseConfig,
   parseEnds,
   readRecords,
+  readTxns,
   recordOut,
   stopSignal,
 } from './common.mjs';
@@ -97,7 +109,8 @@ function headerList(arr) {
 // headers).
 //
 // produce queues every record, then waits for all delivery reports, which
-// carry each record's partition and offset (or its error).
+// carry each record's partition and offset (or its error). --idempotent
+// true turns on librdkafka's idempotent producer.
 async function produce(args) {
   const topic = need(args, 'topic');
   const recs = await readRecords(need(args, 'records'));
@@ -106,7 +119,7 @@ async function produce(args) {
     dr_cb: true,
     'compression.codec': need(args, 'codec'),
     acks: 'all',
-    'enable.idempotence': false,
+    'enable.idempotence': args.idempotent === 'true',
     'linger.ms': 5,
     'queue.buffering.max.messages': 1000000,
     'queue.buffering.max.kbytes': 2097151,
@@ -133,11 +146,67 @@ async function produce(args) {
   await disconnect(p);
 }
 
+// produceTxns is produce-txns (see common.mjs). Each transaction's
+// records are delivered (acknowledged) before it ends: abortTransaction
+// would purge records still queued, and the suite wants them in the log.
+async function produceTxns(args) {
+  const topic = need(args, 'topic');
+  const txns = await readTxns(need(args, 'txns'));
+  const p = new Producer({
+    ...baseConfig(args, 'broker,topic,msg,protocol,eos'),
+    dr_cb: true,
+    'transactional.id': need(args, 'transactional-id'),
+    'enable.idempotence': true,
+    acks: 'all',
+    'linger.ms': 5,
+    ...extraConfig(args),
+  });
+  const events = watch(p, 'transactional producer');
+  let pending = 0;
+  let delivered = 0;
+  let failed = null;
+  let allDelivered;
+  p.on('delivery-report', (err) => {
+    if (err) failed ??= err;
+    else delivered++;
+    if (--pending === 0) allDelivered();
+  });
+  await connect(p);
+  p.setPollInterval(5);
+  try {
+    await call(p, 'initTransactions', 30000);
+    for (const [i, tx] of txns.entries()) {
+      delivered = 0;
+      failed = null;
+      try {
+        await call(p, 'beginTransaction');
+        const done = new Promise((resolve) => (allDelivered = resolve));
+        pending = tx.records.length;
+        for (const r of tx.records) {
+          p.produce(topic, r.partition ?? null, r.value, r.key, r.timestamp ?? null, null, headerArray(r.headers));
+        }
+        if (tx.records.length > 0) await done;
+        if (failed) throw failed;
+        events.check();
+        await call(p, tx.commit ? 'commitTransaction' : 'abortTransaction', 30000);
+        events.check();
+      } catch (e) {
+        emit({ txn: i, commit: tx.commit, delivered, error: errorOut(e) });
+        return;
+      }
+      emit({ txn: i, commit: tx.commit, delivered, error: null });
+    }
+  } finally {
+    await disconnect(p);
+  }
+}
+
 // consumer returns a connected KafkaConsumer that reads assigned
-// partitions. librdkafka's C++ KafkaConsumer requires a group.id, but with
-// assign() instead of subscribe(), offsets given and no commits it sends no
-// group request beyond FindCoordinator.
-async function consumer(args) {
+// partitions, with librdkafka settings conf added. librdkafka's C++
+// KafkaConsumer requires a group.id, but with assign() instead of
+// subscribe(), offsets given and no commits it sends no group request
+// beyond FindCoordinator.
+async function consumer(args, conf = {}) {
   const c = new KafkaConsumer(
     {
       ...baseConfig(args, 'broker,topic,fetch,protocol'),
@@ -145,6 +214,7 @@ async function consumer(args) {
       'enable.auto.commit': false,
       'enable.auto.offset.store': false,
       'fetch.wait.max.ms': 200,
+      ...conf,
       ...extraConfig(args),
     },
     { 'auto.offset.reset': 'error' },
@@ -192,6 +262,30 @@ async function consume(args) {
       },
       () => left.size === 0,
       Number(args.idle ?? 60) * 1000,
+    );
+  } catch (e) {
+    emit({ error: errorOut(e) });
+  }
+  await disconnect(c);
+}
+
+// consumeIsolated is consume-isolated (see common.mjs).
+async function consumeIsolated(args) {
+  const topic = need(args, 'topic');
+  const partition = Number(need(args, 'partition'));
+  const count = Number(need(args, 'count'));
+  const level = isolation(args) ? 'read_committed' : 'read_uncommitted';
+  const { c, events } = await consumer(args, { 'isolation.level': level });
+  let n = 0;
+  c.assign([{ topic, partition, offset: 0 }]);
+  try {
+    await readUntil(
+      c,
+      events,
+      (m) => {
+        if (n++ < count) emitMessage(m);
+      },
+      () => n >= count,
     );
   } catch (e) {
     emit({ error: errorOut(e) });
@@ -360,6 +454,8 @@ const handlers = {
     emit({ versions: { ...packageVersions(['@confluentinc/kafka-javascript']), librdkafka: ckjs.librdkafkaVersion } }),
   produce,
   consume,
+  'produce-txns': produceTxns,
+  'consume-isolated': consumeIsolated,
   'group-consume': groupConsume,
   // librdkafka's ListConsumerGroups.
   'list-groups': (args) =>
@@ -441,4 +537,5 @@ const handlers = {
 main(handlers, [
   'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'offset',
   'max-message-bytes', 'conf', 'idle', 'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
+  'idempotent', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

@@ -30,6 +30,21 @@
 //   [{"group", "state", "protocol_type", "protocol", "error", "members":
 //   [{"member_id", "client_id", "client_host", "partitions": [p, ...] of
 //   --topic}]}]}.
+//
+// Exactly-once subcommands and options (test/compat/js_eos_test.go):
+//   produce --idempotent true writes with the client's idempotent producer,
+//   each send acknowledged before the next (records to one partition land
+//   in input order).
+//   produce-txns --txns FILE --transactional-id ID runs the transactions of
+//   FILE, one JSON object per line {"commit": bool, "records": [record in,
+//   ...]}, in order with one transactional producer: each transaction's
+//   records are sent and acknowledged, then it commits or aborts. One line
+//   per transaction: {"txn": index, "commit": bool, "delivered": n,
+//   "error": {...}|null}; it stops at the first transaction that fails.
+//   consume-isolated --partition P --isolation read_committed|read_uncommitted
+//   --count N reads P from offset 0 with that isolation level until it has
+//   N records, printed as record out lines (a gap of offsets does not end
+//   it), or prints {"error": ...} and stops.
 
 import { createReadStream, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
@@ -63,16 +78,40 @@ export async function readRecords(path) {
   const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
   for await (const line of lines) {
     if (line === '') continue;
-    const r = JSON.parse(line);
-    out.push({
-      key: b64(r.k),
-      value: b64(r.v),
-      headers: (r.h ?? []).map((h) => ({ key: h.k, value: b64(h.v) })),
-      partition: r.p,
-      timestamp: r.ts,
-    });
+    out.push(recordIn(JSON.parse(line)));
   }
   return out;
+}
+
+// recordIn is an input record's JSON object with Buffers.
+const recordIn = (r) => ({
+  key: b64(r.k),
+  value: b64(r.v),
+  headers: (r.h ?? []).map((h) => ({ key: h.k, value: b64(h.v) })),
+  partition: r.p,
+  timestamp: r.ts,
+});
+
+// readTxns reads produce-txns' file into [{commit, records}], records as
+// readRecords returns them.
+export async function readTxns(path) {
+  const out = [];
+  const lines = createInterface({ input: createReadStream(path), crlfDelay: Infinity });
+  for await (const line of lines) {
+    if (line === '') continue;
+    const tx = JSON.parse(line);
+    out.push({ commit: Boolean(tx.commit), records: (tx.records ?? []).map(recordIn) });
+  }
+  return out;
+}
+
+// isolation parses --isolation: true for read_committed.
+export function isolation(args) {
+  const level = need(args, 'isolation');
+  if (level !== 'read_committed' && level !== 'read_uncommitted') {
+    throw new Error(`--isolation ${level}: want read_committed or read_uncommitted`);
+  }
+  return level === 'read_committed';
 }
 
 // emit prints one JSON line. Node writes to a pipe synchronously on Linux;

@@ -12,10 +12,19 @@
 // eachMessage with auto-commit, or with --commit eachBatch committing with
 // commitOffsets after each batch it processed.
 //
+// Exactly-once: produce --idempotent true is an idempotent producer
+// (idempotent: true, maxInFlightRequests: 1, one send at a time);
+// produce-txns is a transactional producer (transactionalId) running
+// transaction(), send, commit() or abort(); consume-isolated is a Consumer
+// in a fresh group, subscribed from the beginning, with readUncommitted set
+// either way (kafkajs's Batch drops aborted transactions' records and
+// control records).
+//
 // Codecs: gzip is built in; snappy (kafkajs-snappy, pure JS), lz4
 // (kafkajs-lz4 over the native lz4 module) and zstd
 // (@sensejs/kafkajs-zstd-support over zstd-napi) are registered here.
 
+import { randomUUID } from 'node:crypto';
 import kafkajs from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import LZ4Codec from 'kafkajs-lz4';
@@ -24,6 +33,7 @@ import {
   debug,
   emit,
   group,
+  isolation,
   log,
   main,
   stopSignal,
@@ -33,6 +43,7 @@ import {
   parseEnds,
   pool,
   readRecords,
+  readTxns,
   recordOut,
 } from './common.mjs';
 
@@ -126,10 +137,19 @@ function chunks(recs) {
   return out;
 }
 
-// produce writes the records with up to 4 sends in flight. kafkajs reports
-// one base offset per partition and send; the partition of each record is
-// chosen up front with kafkajs's default partitioner (what the producer
-// would do itself) so that each record's offset is known.
+// message is r in kafkajs's form, to partition unless r has one.
+function message(r, partition) {
+  const m = { key: r.key, value: r.value, headers: headerObject(r.headers) };
+  if (r.timestamp !== undefined) m.timestamp = String(r.timestamp);
+  m.partition = r.partition ?? partition?.(m);
+  return m;
+}
+
+// produce writes the records with up to 4 sends in flight, or one with
+// --idempotent true. kafkajs reports one base offset per partition and
+// send; the partition of each record is chosen up front with kafkajs's
+// default partitioner (what the producer would do itself) so that each
+// record's offset is known.
 async function produce(args) {
   const topic = need(args, 'topic');
   const compression = codecs[need(args, 'codec')];
@@ -142,21 +162,20 @@ async function produce(args) {
   await admin.disconnect();
   const partitionMetadata = meta.topics[0].partitions;
   const partitioner = Partitioners.DefaultPartitioner();
+  // An idempotent producer keeps the client's 5 retries (kafkajs warns
+  // that this may invalidate EoS): a broker that keeps failing a request
+  // then shows its error instead of a hang.
+  const idempotent = args.idempotent === 'true';
   const producer = kafka.producer({
-    idempotent: false,
+    idempotent,
+    ...(idempotent ? { maxInFlightRequests: 1 } : {}),
     allowAutoTopicCreation: false,
     createPartitioner: Partitioners.DefaultPartitioner,
   });
   await producer.connect();
   try {
-    await pool(chunks(recs), 4, async (idx) => {
-      const messages = idx.map((i) => {
-        const r = recs[i];
-        const m = { key: r.key, value: r.value, headers: headerObject(r.headers) };
-        if (r.timestamp !== undefined) m.timestamp = String(r.timestamp);
-        m.partition = r.partition ?? partitioner({ topic, partitionMetadata, message: m });
-        return m;
-      });
+    await pool(chunks(recs), idempotent ? 1 : 4, async (idx) => {
+      const messages = idx.map((i) => message(recs[i], (m) => partitioner({ topic, partitionMetadata, message: m })));
       let res;
       try {
         res = await producer.send({ topic, messages, acks: -1, timeout: 30000, compression });
@@ -175,6 +194,83 @@ async function produce(args) {
     });
   } finally {
     await producer.disconnect();
+  }
+}
+
+// produceTxns is produce-txns (see common.mjs). kafkajs sends two
+// InitProducerIds: one at connect for its idempotent sends (unused here),
+// one with the transactional id at the first transaction(). Each
+// transaction is AddPartitionsToTxn with its first send, then EndTxn at
+// commit() or abort().
+async function produceTxns(args) {
+  const topic = need(args, 'topic');
+  const txns = await readTxns(need(args, 'txns'));
+  // 5 retries, as produce --idempotent true.
+  const producer = client(args).producer({
+    transactionalId: need(args, 'transactional-id'),
+    idempotent: true,
+    maxInFlightRequests: 1,
+    allowAutoTopicCreation: false,
+  });
+  await producer.connect();
+  try {
+    for (const [i, tx] of txns.entries()) {
+      let delivered = 0;
+      try {
+        const txn = await producer.transaction();
+        for (const idx of chunks(tx.records)) {
+          const messages = idx.map((j) => message(tx.records[j]));
+          await txn.send({ topic, messages, acks: -1, timeout: 30000 });
+          delivered += messages.length;
+        }
+        await (tx.commit ? txn.commit() : txn.abort());
+      } catch (e) {
+        emit({ txn: i, commit: tx.commit, delivered, error: errorOut(e) });
+        return;
+      }
+      emit({ txn: i, commit: tx.commit, delivered, error: null });
+    }
+  } finally {
+    await producer.disconnect();
+  }
+}
+
+// consumeIsolated is consume-isolated (see common.mjs): a Consumer in a
+// fresh group (kafkajs has no consumer without one), subscribed from the
+// beginning, printing --partition's records until it has --count. A crash
+// or a minute without a record ends it with an error.
+async function consumeIsolated(args) {
+  const topic = need(args, 'topic');
+  const partition = Number(need(args, 'partition'));
+  const count = Number(need(args, 'count'));
+  const consumer = client(args).consumer({
+    groupId: `strata-compat-isolated-${randomUUID()}`,
+    readUncommitted: !isolation(args),
+    maxWaitTimeInMs: 200,
+  });
+  let n = 0;
+  let finish;
+  const finished = new Promise((resolve) => (finish = resolve));
+  let idle = setTimeout(() => finish(new Error('no records for 60000 ms')), 60000);
+  consumer.on(consumer.events.CRASH, ({ payload }) => finish(payload.error));
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ partition: p, message: m }) => {
+        if (p !== partition || n >= count) return;
+        emitRecord(p, m);
+        clearTimeout(idle);
+        idle = setTimeout(() => finish(new Error('no records for 60000 ms')), 60000);
+        if (++n === count) finish();
+      },
+    });
+    const err = await finished;
+    if (err) emit({ error: errorOut(err) });
+  } finally {
+    clearTimeout(idle);
+    await consumer.disconnect();
   }
 }
 
@@ -396,6 +492,8 @@ const handlers = {
     emit({ versions: packageVersions(['kafkajs', 'kafkajs-snappy', 'kafkajs-lz4', '@sensejs/kafkajs-zstd-support']) }),
   produce,
   consume,
+  'produce-txns': produceTxns,
+  'consume-isolated': consumeIsolated,
   'group-consume': groupConsume,
   'list-groups': (args) =>
     withAdmin(args, async (admin) => ({
@@ -472,4 +570,5 @@ const handlers = {
 main(handlers, [
   'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'names', 'offset',
   'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
+  'idempotent', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

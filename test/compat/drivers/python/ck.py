@@ -1,9 +1,13 @@
 """confluent-kafka-python (on librdkafka) driver of the compatibility suite.
 
 Subcommands and their output are described in common.py and python_test.go.
-The producer runs with acks=all and idempotence off. The consumer of the
-record subcommands assigns partitions directly (no group is joined:
-group.id is only set because the client asks for one, and nothing is
+The producer runs with acks=all and idempotence off unless told otherwise
+(--conf enable.idempotence=true); produce-txns uses a transactional
+producer (transactional.id, init_transactions, begin_transaction,
+commit_transaction, abort_transaction), and consume-isolated sets
+isolation.level explicitly (librdkafka's default is read_committed). The
+consumer of the record subcommands assigns partitions directly (no group is
+joined: group.id is only set because the client asks for one, and nothing is
 committed); group-consume subscribes in a group with librdkafka's default
 assignors (range, roundrobin: eager rebalances) and, with --commit,
 commits synchronously after processing each batch (auto-commit otherwise).
@@ -74,29 +78,81 @@ def produce(args):
 
     n = 0
     for i, r in enumerate(common.read_records(args.infile)):
-        kw = {'key': r['key'], 'value': r['value'], 'on_delivery': report(i)}
-        if r['headers']:
-            kw['headers'] = r['headers']
-        if r['partition'] is not None:
-            kw['partition'] = r['partition']
-        if r['timestamp'] is not None:
-            kw['timestamp'] = r['timestamp']
-        while True:
-            try:
-                p.produce(args.topic, **kw)
-                break
-            except BufferError:  # local queue full: serve callbacks, retry
-                p.poll(0.1)
-            except KafkaException as e:  # refused before sending (e.g. too large)
-                results[i] = {'i': i, 'error': err_json(e), 'local': True}
-                break
-        p.poll(0)
+        err = send(p, args.topic, r, report(i))
+        if err is not None:  # refused before sending (e.g. too large)
+            results[i] = {'i': i, 'error': err, 'local': True}
         n += 1
     left = p.flush(args.timeout)
     if left:
         sys.exit('ck produce: %d records still undelivered after %.0fs' % (left, args.timeout))
     for i in range(n):
         common.emit(results[i])
+
+
+def send(p, topic, r, on_delivery):
+    """Hands record r to producer p, waiting while its queue is full; returns
+    the error if the client refuses the record before sending, else None."""
+    kw = {'key': r['key'], 'value': r['value'], 'on_delivery': on_delivery}
+    if r['headers']:
+        kw['headers'] = r['headers']
+    if r['partition'] is not None:
+        kw['partition'] = r['partition']
+    if r['timestamp'] is not None:
+        kw['timestamp'] = r['timestamp']
+    while True:
+        try:
+            p.produce(topic, **kw)
+            break
+        except BufferError:  # local queue full: serve callbacks, retry
+            p.poll(0.1)
+        except KafkaException as e:
+            return err_json(e)
+    p.poll(0)
+    return None
+
+
+def produce_txns(args):
+    """Runs the transactions of --in with one transactional producer (see
+    common.py). Each transaction's records are flushed before it ends:
+    abort_transaction purges records still queued, and the suite wants the
+    aborted records in the log, for read_uncommitted consumers to see."""
+    conf = base_conf(args)
+    conf.update({'transactional.id': args.transactional_id, 'acks': 'all', 'linger.ms': 5})
+    p = Producer(conf)
+    try:
+        p.init_transactions(args.timeout)
+    except KafkaException as e:
+        common.emit({'txn': -1, 'error': err_json(e)})
+        return
+    for i, tx in enumerate(common.read_txns(args.infile)):
+        delivered, errors = [], []
+
+        def report(err, msg):
+            if err is not None:
+                errors.append(err_json(err))
+            else:
+                delivered.append(msg.offset())
+
+        try:
+            p.begin_transaction()
+            for r in tx['records']:
+                err = send(p, args.topic, r, report)
+                if err is not None:
+                    errors.append(err)
+            left = p.flush(args.timeout)
+            if left:
+                sys.exit('ck produce-txns: transaction %d: %d records still undelivered after %.0fs'
+                         % (i, left, args.timeout))
+            if tx['commit']:
+                p.commit_transaction(args.timeout)
+            else:
+                p.abort_transaction(args.timeout)
+        except KafkaException as e:
+            errors.insert(0, err_json(e))
+        common.emit({'txn': i, 'commit': tx['commit'], 'delivered': len(delivered),
+                     'error': errors[0] if errors else None})
+        if errors:
+            return
 
 
 def consumer(args, **extra):
@@ -125,6 +181,31 @@ def consume(args):
             common.emit(common.record_out(m.partition(), m.offset(), m.key(), m.value(), headers(m)))
             if m.offset() >= ends.get(m.partition(), 0) - 1:
                 ends.pop(m.partition(), None)
+    c.close()
+
+
+def consume_isolated(args):
+    """Reads --partition from offset 0 with isolation.level --isolation
+    until it has --count records or reaches the partition's end (see
+    common.py): the end offset for read_uncommitted, the last stable offset
+    for read_committed."""
+    c = consumer(args, **{'isolation.level': args.isolation, 'enable.partition.eof': True})
+    c.assign([TopicPartition(args.topic, args.partition, confluent_kafka.OFFSET_BEGINNING)])
+    deadline = common.Deadline(args.timeout)
+    n = 0
+    while n < args.count:
+        if deadline.expired():
+            sys.exit('ck consume-isolated: timed out after %d of %d records' % (n, args.count))
+        for m in c.consume(num_messages=args.count - n, timeout=0.1):
+            if m.error() is not None and m.error().code() == KafkaError._PARTITION_EOF:
+                c.close()
+                return
+            if m.error() is not None:
+                common.emit({'error': err_json(m.error())})
+                c.close()
+                return
+            common.emit(common.record_out(m.partition(), m.offset(), m.key(), m.value(), headers(m)))
+            n += 1
     c.close()
 
 
@@ -322,7 +403,7 @@ COMMANDS = {
     'list-offsets': list_offsets, 'create-topic': create_topic, 'describe-topic': describe_topic,
     'delete-topic': delete_topic, 'describe-configs': describe_configs, 'alter-configs': alter_configs,
     'version': versions, 'group-consume': group_consume, 'list-groups': list_groups,
-    'describe-groups': describe_groups,
+    'describe-groups': describe_groups, 'produce-txns': produce_txns, 'consume-isolated': consume_isolated,
 }
 
 if __name__ == '__main__':

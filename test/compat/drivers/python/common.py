@@ -40,6 +40,20 @@ Group subcommands:
     "members": [{"member_id", "client_id", "client_host", "partitions":
     [p, ...] of --topic}]}]}.
 
+Exactly-once subcommands (test/compat/python_eos_test.go; confluent-kafka-python
+only):
+    produce-txns --in FILE --transactional-id ID runs the transactions of
+    FILE, one JSON object per line {"commit": bool, "records": [record,
+    ...]} (records as produce's input), in order with one transactional
+    producer. Each transaction's records are flushed, so they are in the
+    log before the transaction ends, then it commits or aborts. One line per
+    transaction: {"txn": index, "commit": bool, "delivered": n, "error":
+    {...}|null}; it stops at the first transaction that fails.
+    consume-isolated --isolation read_committed|read_uncommitted --count N
+    reads --partition from offset 0 with that isolation level until it has N
+    records or reaches the partition's end, and prints them as consume does
+    (a gap of offsets does not end it), or prints {"error": ...} and stops.
+
 A driver exits 0 when it ran its subcommand to the end, even if the broker
 refused something (that is reported in the output for Go to check), and
 non-zero with a message on stderr when it could not (bad arguments, a
@@ -75,14 +89,29 @@ def read_records(path):
         for line in f:
             if not line.strip():
                 continue
-            r = json.loads(line)
-            yield {
-                'key': unb64(r.get('key')),
-                'value': unb64(r.get('value')),
-                'headers': [(h['key'], unb64(h['value'])) for h in (r.get('headers') or [])],
-                'partition': r.get('partition'),
-                'timestamp': r.get('timestamp'),
-            }
+            yield record_in(json.loads(line))
+
+
+def record_in(r):
+    """An input record's JSON object as a dict with bytes fields."""
+    return {
+        'key': unb64(r.get('key')),
+        'value': unb64(r.get('value')),
+        'headers': [(h['key'], unb64(h['value'])) for h in (r.get('headers') or [])],
+        'partition': r.get('partition'),
+        'timestamp': r.get('timestamp'),
+    }
+
+
+def read_txns(path):
+    """Yields the transactions of a JSON-lines file (produce-txns) as dicts
+    {"commit": bool, "records": [record dict, ...]}."""
+    with open(path, 'rb') as f:
+        for line in f:
+            if not line.strip():
+                continue
+            tx = json.loads(line)
+            yield {'commit': bool(tx['commit']), 'records': [record_in(r) for r in tx['records']]}
 
 
 def record_out(partition, offset, key, value, headers, timestamp=None):
@@ -204,6 +233,10 @@ def parser(description):
     p.add_argument('--session-timeout-ms', type=int, default=6000)
     p.add_argument('--rebalance-timeout-ms', type=int, default=15000)
     p.add_argument('--commit', action='store_true', help='group-consume: commit after processing')
+    p.add_argument('--transactional-id', help='produce-txns: the producer\'s transactional id')
+    p.add_argument('--isolation', choices=['read_committed', 'read_uncommitted'],
+                   help='consume-isolated: the consumer\'s isolation level')
+    p.add_argument('--count', type=int, default=0, help='consume-isolated: records to read')
     return p
 
 

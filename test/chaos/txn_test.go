@@ -144,14 +144,14 @@ func (e *etlLoop) session(stop <-chan struct{}) {
 	opts := []kgo.Opt{kgo.SeedBrokers(e.addr), kgo.TransactionalID("etl-chaos-tx"),
 		kgo.ConsumerGroup(e.group), kgo.ConsumeTopics(e.in), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.DefaultProduceTopic(e.out),
-		kgo.TransactionTimeout(20*time.Second), kgo.SessionTimeout(6*time.Second),
-		kgo.FetchMaxWait(200*time.Millisecond), kgo.MaxBufferedRecords(20000),
+		kgo.TransactionTimeout(20 * time.Second), kgo.SessionTimeout(6 * time.Second),
+		kgo.FetchMaxWait(200 * time.Millisecond), kgo.MaxBufferedRecords(20000),
 		// Reconnect quickly after a restart, and keep retrying through one:
 		// End's errors are final, so a request that runs out of retries
 		// while the node is down costs a new session and a rebalance.
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.RequestRetries(600), kgo.RetryTimeout(30*time.Second),
-		kgo.MetadataMinAge(100*time.Millisecond)}
+		kgo.RequestRetries(600), kgo.RetryTimeout(30 * time.Second),
+		kgo.MetadataMinAge(100 * time.Millisecond)}
 	if os.Getenv("STRATA_TEST_LOG") == "debug" {
 		stamp := func() string { return time.Now().UTC().Format("15:04:05.000000 ") }
 		opts = append(opts, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, stamp)))

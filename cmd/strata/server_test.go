@@ -30,7 +30,7 @@ broker-config:
 	// Mirror what RunE does, with the values the flags parsed into.
 	cfg.Listen = "127.0.0.1:19092"
 	level := "info"
-	if err := applyConfigFile(cmd, file, &cfg, &level); err != nil {
+	if err := applyConfigFile(cmd, file, &cfg, &level, &quorumFlags{roles: "broker,controller"}); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:19092" {
@@ -53,7 +53,7 @@ func TestConfigFileRejectsUnknownKeys(t *testing.T) {
 	cmd := serverCommand()
 	cfg := broker.DefaultConfig()
 	level := "info"
-	err := applyConfigFile(cmd, file, &cfg, &level)
+	err := applyConfigFile(cmd, file, &cfg, &level, &quorumFlags{roles: "broker,controller"})
 	if err == nil || !strings.Contains(err.Error(), "datadir") {
 		t.Fatalf("unknown key accepted: %v", err)
 	}

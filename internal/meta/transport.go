@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -53,8 +54,13 @@ func listenMux(addr, advertise string, clusterID func() string, log *slog.Logger
 	if err != nil {
 		return nil, fmt.Errorf("meta: controller listener: %w", err)
 	}
-	if advertise == "" {
-		advertise = ln.Addr().String()
+	bound := ln.Addr().(*net.TCPAddr)
+	switch host, port, err := net.SplitHostPort(advertise); {
+	case advertise == "" || err != nil:
+		advertise = bound.String()
+	case port == "0":
+		// "host:0": the advertised host with the port the system picked.
+		advertise = net.JoinHostPort(host, strconv.Itoa(bound.Port))
 	}
 	return &muxListener{
 		ln: ln, advertise: advertise, clusterID: clusterID, log: log,

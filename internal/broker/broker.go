@@ -163,8 +163,16 @@ func (c *Config) validateQuorum() error {
 		return fmt.Errorf("broker: node %d is a controller and needs --controller-listen", c.NodeID)
 	}
 	if c.ControllerListen != "" {
-		if _, _, err := splitHostPort(c.ControllerListen); err != nil {
+		_, port, err := splitHostPort(c.ControllerListen)
+		if err != nil {
 			return fmt.Errorf("broker: --controller-listen: %w", err)
+		}
+		// Peers dial the address in --controllers: a voter listening on
+		// another port would never hear from them.
+		for _, v := range c.Controllers {
+			if _, vport, _ := splitHostPort(v.Addr); v.ID == c.NodeID && vport != port {
+				return fmt.Errorf("broker: --controller-listen %s is not on the port of node %d's entry %s in --controllers", c.ControllerListen, c.NodeID, v.Addr)
+			}
 		}
 	}
 	return nil

@@ -66,3 +66,38 @@ func TestInvalidBrokerConfigRejected(t *testing.T) {
 		t.Fatal("invalid static broker config accepted")
 	}
 }
+
+func TestClusterSettingsFromFileAndFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	os.WriteFile(file, []byte(`
+node-id: 2
+roles: controller
+controller-listen: 127.0.0.1:9302
+controllers: 1@127.0.0.1:9301,2@127.0.0.1:9302,3@127.0.0.1:9303
+zone: from-file
+cell: c1
+`), 0o644)
+	cmd := serverCommand()
+	if err := cmd.Flags().Parse([]string{"--config", file, "--zone", "b", "--roles", "broker,controller"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := broker.DefaultConfig()
+	cfg.Zone = "b"
+	q := quorumFlags{roles: "broker,controller"}
+	level := "info"
+	if err := applyConfigFile(cmd, file, &cfg, &level, &q); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Zone != "b" || cfg.Cell != "c1" || cfg.NodeID != 2 || cfg.ControllerListen != "127.0.0.1:9302" {
+		t.Errorf("merged settings: %+v", cfg)
+	}
+	if !cfg.Roles.Broker || !cfg.Roles.Controller || len(cfg.Controllers) != 3 || cfg.Controllers[2].Addr != "127.0.0.1:9303" {
+		t.Errorf("roles %v, controllers %v", cfg.Roles, cfg.Controllers)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("validate: %v", err)
+	}
+}

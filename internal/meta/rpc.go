@@ -58,7 +58,7 @@ type rpcResponse struct {
 	NotController bool   `json:"notController,omitempty"`
 	LeaderAddr    string `json:"leaderAddr,omitempty"`
 	// ClusterID and Index answer rpcInfo: the responder's cluster id and
-	// the raft index of its image.
+	// the raft index of its image. Index is also a proposal's entry.
 	ClusterID string `json:"clusterId,omitempty"`
 	Index     uint64 `json:"index,omitempty"`
 	// Err is the request's error; Errs the per-record errors of a proposal.

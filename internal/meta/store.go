@@ -355,7 +355,31 @@ func (s *Store) Propose(ctx context.Context, recs ...Record) ([]error, error) {
 	for i, e := range resp.Errs {
 		errs[i] = e.decode()
 	}
+	// Read your writes: callers look at Image() next, and on a follower
+	// the entry may not be applied here yet.
+	if err := s.waitApplied(ctx, resp.Index); err != nil {
+		return nil, err
+	}
 	return errs, nil
+}
+
+// waitApplied waits until the image reflects the entry at index.
+func (s *Store) waitApplied(ctx context.Context, index uint64) error {
+	if s.Image().Index >= index {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.Image().Index < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: committed at index %d but not applied here (at %d): %w", kerr.RequestTimedOut, index, s.Image().Index, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
 }
 
 // callController runs req on the active controller: here if this node is
@@ -451,7 +475,7 @@ func (s *Store) handle(ctx context.Context, req *rpcRequest) *rpcResponse {
 
 // applyRecords commits an encoded entry through the local raft leader.
 func (s *Store) applyRecords(ctx context.Context, data []byte) *rpcResponse {
-	res, _, err := s.applyLocal(ctx, data)
+	res, index, err := s.applyLocal(ctx, data)
 	if errors.Is(err, raft.ErrNotLeader) {
 		leader, _ := s.raft.LeaderWithID()
 		return &rpcResponse{NotController: true, LeaderAddr: string(leader)}
@@ -462,7 +486,7 @@ func (s *Store) applyRecords(ctx context.Context, data []byte) *rpcResponse {
 	if res.err != nil {
 		return &rpcResponse{Err: encodeError(res.err)}
 	}
-	out := &rpcResponse{Errs: make([]*wireError, len(res.errs))}
+	out := &rpcResponse{Errs: make([]*wireError, len(res.errs)), Index: index}
 	for i, e := range res.errs {
 		out.Errs[i] = encodeError(e)
 	}

@@ -26,8 +26,8 @@ go build -o bin/strata ./cmd/strata
 echo "== unit and integration tests (race detector)"
 go test -race -count=1 ./internal/... ./cmd/... ./test/integration/... ./test/layering/...
 
-echo "== real-client compatibility and fault tests"
-go test -count=1 -timeout 20m ./test/compat/... ./test/chaos/...
+echo "== real-client compatibility, fault and multi-node cluster tests"
+go test -count=1 -timeout 20m ./test/compat/... ./test/chaos/... ./test/cluster/...
 
 echo "== fuzzing, $fuzztime per target"
 for pkg in $(go list ./internal/...); do

@@ -17,6 +17,7 @@ func main() {
 	}
 	root.AddCommand(serverCommand())
 	root.AddCommand(benchCommand())
+	root.AddCommand(devCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "strata:", err)
 		os.Exit(1)

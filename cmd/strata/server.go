@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/strata-db/strata/internal/broker"
+	"github.com/strata-db/strata/internal/meta"
 	"gopkg.in/yaml.v3"
 )
 
@@ -18,27 +19,57 @@ import (
 // the flag names; broker_config holds static Kafka broker configs such as
 // log.retention.ms.
 type fileConfig struct {
-	NodeID       *int32         `yaml:"node-id"`
-	Data         string         `yaml:"data"`
-	Listen       string         `yaml:"listen"`
-	Advertise    string         `yaml:"advertise"`
-	HTTP         string         `yaml:"http"`
-	LogLevel     string         `yaml:"log-level"`
-	BrokerConfig map[string]any `yaml:"broker-config"`
+	NodeID           *int32         `yaml:"node-id"`
+	Data             string         `yaml:"data"`
+	Listen           string         `yaml:"listen"`
+	Advertise        string         `yaml:"advertise"`
+	HTTP             string         `yaml:"http"`
+	LogLevel         string         `yaml:"log-level"`
+	Roles            string         `yaml:"roles"`
+	ControllerListen string         `yaml:"controller-listen"`
+	Controllers      string         `yaml:"controllers"`
+	Zone             string         `yaml:"zone"`
+	Cell             string         `yaml:"cell"`
+	BrokerConfig     map[string]any `yaml:"broker-config"`
+}
+
+// quorumFlags are the cluster settings as given, parsed into the config
+// once the file and the flags are merged.
+type quorumFlags struct {
+	roles, controllers string
+}
+
+func (q quorumFlags) apply(cfg *broker.Config) error {
+	roles, err := broker.ParseRoles(q.roles)
+	if err != nil {
+		return err
+	}
+	cfg.Roles = roles
+	cfg.Controllers = nil
+	if q.controllers != "" {
+		if cfg.Controllers, err = meta.ParseVoters(q.controllers); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func serverCommand() *cobra.Command {
 	cfg := broker.DefaultConfig()
 	var configFile, logLevel string
+	q := quorumFlags{roles: "broker,controller"}
 	cmd := &cobra.Command{
 		Use:   "server",
 		Short: "Run a Strata node (with no flags: a single-node cluster on 127.0.0.1:9092)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if configFile != "" {
-				if err := applyConfigFile(cmd, configFile, &cfg, &logLevel); err != nil {
+				if err := applyConfigFile(cmd, configFile, &cfg, &logLevel, &q); err != nil {
 					return err
 				}
+			}
+			if err := q.apply(&cfg); err != nil {
+				return err
 			}
 			logger, err := newLogger(logLevel)
 			if err != nil {
@@ -55,13 +86,18 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&cfg.Advertise, "advertise", "", "address put in Metadata, HOST:PORT (default: the listener)")
 	f.StringVar(&cfg.HTTP, "http", cfg.HTTP, "HTTP address for /healthz, /metrics and the admin API")
 	f.Int32Var(&cfg.NodeID, "node-id", cfg.NodeID, "this node's id")
+	f.StringVar(&q.roles, "roles", q.roles, "what this node runs: broker, controller (a voter of the metadata quorum), or both")
+	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "HOST:PORT where this node's metadata-log member listens (multi-node clusters)")
+	f.StringVar(&q.controllers, "controllers", "", "the metadata quorum's voters, ID@HOST:PORT,... by their controller addresses (default: a single-node cluster)")
+	f.StringVar(&cfg.Zone, "zone", "", "this broker's zone (the Kafka rack)")
+	f.StringVar(&cfg.Cell, "cell", "", "this broker's cell")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
 
 // applyConfigFile reads the YAML file into cfg for every setting whose flag
 // was not given on the command line.
-func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLevel *string) error {
+func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLevel *string, q *quorumFlags) error {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
@@ -82,6 +118,11 @@ func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLev
 	set("advertise", &cfg.Advertise, fc.Advertise)
 	set("http", &cfg.HTTP, fc.HTTP)
 	set("log-level", logLevel, fc.LogLevel)
+	set("roles", &q.roles, fc.Roles)
+	set("controller-listen", &cfg.ControllerListen, fc.ControllerListen)
+	set("controllers", &q.controllers, fc.Controllers)
+	set("zone", &cfg.Zone, fc.Zone)
+	set("cell", &cfg.Cell, fc.Cell)
 	if fc.NodeID != nil && !cmd.Flags().Changed("node-id") {
 		cfg.NodeID = *fc.NodeID
 	}
@@ -118,8 +159,13 @@ func runServer(cfg broker.Config) error {
 	if err != nil {
 		return err
 	}
-	sig := <-sigs
-	cfg.Logger.Info("shutting down", "signal", sig.String())
+	select {
+	case sig := <-sigs:
+		cfg.Logger.Info("shutting down", "signal", sig.String())
+	case err := <-b.Fatal():
+		b.Close()
+		return err
+	}
 	if err := b.Close(); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

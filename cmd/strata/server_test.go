@@ -30,7 +30,7 @@ broker-config:
 	// Mirror what RunE does, with the values the flags parsed into.
 	cfg.Listen = "127.0.0.1:19092"
 	level := "info"
-	if err := applyConfigFile(cmd, file, &cfg, &level); err != nil {
+	if err := applyConfigFile(cmd, file, &cfg, &level, &quorumFlags{roles: "broker,controller"}); err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Listen != "127.0.0.1:19092" {
@@ -53,7 +53,7 @@ func TestConfigFileRejectsUnknownKeys(t *testing.T) {
 	cmd := serverCommand()
 	cfg := broker.DefaultConfig()
 	level := "info"
-	err := applyConfigFile(cmd, file, &cfg, &level)
+	err := applyConfigFile(cmd, file, &cfg, &level, &quorumFlags{roles: "broker,controller"})
 	if err == nil || !strings.Contains(err.Error(), "datadir") {
 		t.Fatalf("unknown key accepted: %v", err)
 	}
@@ -64,5 +64,40 @@ func TestInvalidBrokerConfigRejected(t *testing.T) {
 	cfg.Static = map[string]string{"log.retention.ms": "soon"}
 	if err := cfg.Validate(); err == nil {
 		t.Fatal("invalid static broker config accepted")
+	}
+}
+
+func TestClusterSettingsFromFileAndFlags(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "strata.yaml")
+	os.WriteFile(file, []byte(`
+node-id: 2
+roles: controller
+controller-listen: 127.0.0.1:9302
+controllers: 1@127.0.0.1:9301,2@127.0.0.1:9302,3@127.0.0.1:9303
+zone: from-file
+cell: c1
+`), 0o644)
+	cmd := serverCommand()
+	if err := cmd.Flags().Parse([]string{"--config", file, "--zone", "b", "--roles", "broker,controller"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg := broker.DefaultConfig()
+	cfg.Zone = "b"
+	q := quorumFlags{roles: "broker,controller"}
+	level := "info"
+	if err := applyConfigFile(cmd, file, &cfg, &level, &q); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.apply(&cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Zone != "b" || cfg.Cell != "c1" || cfg.NodeID != 2 || cfg.ControllerListen != "127.0.0.1:9302" {
+		t.Errorf("merged settings: %+v", cfg)
+	}
+	if !cfg.Roles.Broker || !cfg.Roles.Controller || len(cfg.Controllers) != 3 || cfg.Controllers[2].Addr != "127.0.0.1:9303" {
+		t.Errorf("roles %v, controllers %v", cfg.Roles, cfg.Controllers)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Errorf("validate: %v", err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -41,6 +42,57 @@ type Config struct {
 	Logger *slog.Logger
 	// ShutdownTimeout bounds how long in-flight requests get to finish.
 	ShutdownTimeout time.Duration
+
+	// Roles this node plays (--roles).
+	Roles Roles
+	// Controllers is the metadata quorum (--controllers); empty for a
+	// single-node cluster.
+	Controllers []meta.Voter
+	// ControllerListen is where the node's metadata-log member listens
+	// (--controller-listen). Required on controllers of a multi-node
+	// cluster; a broker-only node defaults to the Kafka listener's host
+	// with a port picked by the system.
+	ControllerListen string
+	// Zone is the Kafka rack; Cell the cell the broker belongs to.
+	Zone, Cell string
+	// StartTimeout bounds how long Start waits for the metadata quorum and
+	// for this broker's registration; 0: 30s for a single node, 2 minutes
+	// otherwise (the other nodes may be starting too).
+	StartTimeout time.Duration
+}
+
+// Roles says which parts of a node run.
+type Roles struct {
+	Broker     bool // Kafka listener, partitions, coordinators
+	Controller bool // a voter of the metadata quorum
+}
+
+// ParseRoles parses --roles: a comma-separated list of broker and
+// controller.
+func ParseRoles(s string) (Roles, error) {
+	var r Roles
+	for _, part := range strings.Split(s, ",") {
+		switch strings.TrimSpace(part) {
+		case "broker":
+			r.Broker = true
+		case "controller":
+			r.Controller = true
+		default:
+			return Roles{}, fmt.Errorf("roles: %q is neither broker nor controller", part)
+		}
+	}
+	return r, nil
+}
+
+func (r Roles) String() string {
+	var parts []string
+	if r.Broker {
+		parts = append(parts, "broker")
+	}
+	if r.Controller {
+		parts = append(parts, "controller")
+	}
+	return strings.Join(parts, ",")
 }
 
 // DefaultConfig is a single-node cluster on loopback.
@@ -51,6 +103,7 @@ func DefaultConfig() Config {
 		Listen:          "127.0.0.1:9092",
 		HTTP:            "127.0.0.1:9644",
 		ShutdownTimeout: 5 * time.Second,
+		Roles:           Roles{Broker: true, Controller: true},
 	}
 }
 
@@ -75,6 +128,53 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("broker: static config: %w", err)
 		}
 	}
+	return c.validateQuorum()
+}
+
+// validateQuorum checks the roles against the controller list.
+func (c *Config) validateQuorum() error {
+	if !c.Roles.Broker && !c.Roles.Controller {
+		return errors.New("broker: --roles names no role")
+	}
+	if len(c.Controllers) == 0 {
+		if !c.Roles.Broker || !c.Roles.Controller {
+			return fmt.Errorf("broker: --roles %s needs --controllers (a node without it is a single-node cluster, both broker and controller)", c.Roles)
+		}
+		if c.ControllerListen != "" {
+			return errors.New("broker: --controller-listen needs --controllers")
+		}
+		return nil
+	}
+	seen := map[int32]bool{}
+	voter := false
+	for _, v := range c.Controllers {
+		if seen[v.ID] {
+			return fmt.Errorf("broker: --controllers lists node id %d twice", v.ID)
+		}
+		seen[v.ID] = true
+		voter = voter || v.ID == c.NodeID
+	}
+	switch {
+	case c.Roles.Controller && !voter:
+		return fmt.Errorf("broker: node %d has the controller role but is not in --controllers %s", c.NodeID, meta.FormatVoters(c.Controllers))
+	case !c.Roles.Controller && voter:
+		return fmt.Errorf("broker: node %d is in --controllers but does not have the controller role", c.NodeID)
+	case c.Roles.Controller && c.ControllerListen == "":
+		return fmt.Errorf("broker: node %d is a controller and needs --controller-listen", c.NodeID)
+	}
+	if c.ControllerListen != "" {
+		_, port, err := splitHostPort(c.ControllerListen)
+		if err != nil {
+			return fmt.Errorf("broker: --controller-listen: %w", err)
+		}
+		// Peers dial the address in --controllers: a voter listening on
+		// another port would never hear from them.
+		for _, v := range c.Controllers {
+			if _, vport, _ := splitHostPort(v.Addr); v.ID == c.NodeID && vport != port {
+				return fmt.Errorf("broker: --controller-listen %s is not on the port of node %d's entry %s in --controllers", c.ControllerListen, c.NodeID, v.Addr)
+			}
+		}
+	}
 	return nil
 }
 
@@ -89,6 +189,9 @@ type Broker struct {
 	kafkaAddr, httpAddr net.Addr // bound addresses, known once Start returns
 	lock                *os.File
 	meta                *meta.Store
+	session             *meta.BrokerSession // nil on a controller-only node
+	sessionStop         context.CancelFunc
+	sessionDone         chan struct{}
 	logs                *log.Manager
 	replicas            *replica.Manager
 	groups              *coord.Coordinator
@@ -127,15 +230,18 @@ func (b *Broker) start() error {
 	if err := b.lockDataDir(); err != nil {
 		return err
 	}
-	// Bind first so that a port of 0 resolves before the broker registers
-	// its address; connections are accepted only once the node is ready.
 	var err error
-	if b.kafkaLn, err = net.Listen("tcp", b.cfg.Listen); err != nil {
-		return fmt.Errorf("broker: kafka listener: %w", err)
-	}
-	b.kafkaAddr = b.kafkaLn.Addr()
-	if b.cfg.Advertise == "" {
-		b.cfg.Advertise = b.kafkaAddr.String()
+	if b.cfg.Roles.Broker {
+		// Bind first so that a port of 0 resolves before the broker
+		// registers its address; connections are accepted only once the
+		// node is ready.
+		if b.kafkaLn, err = net.Listen("tcp", b.cfg.Listen); err != nil {
+			return fmt.Errorf("broker: kafka listener: %w", err)
+		}
+		b.kafkaAddr = b.kafkaLn.Addr()
+		if b.cfg.Advertise == "" {
+			b.cfg.Advertise = b.kafkaAddr.String()
+		}
 	}
 	if b.httpSrv, err = startHTTP(b.cfg.HTTP, b); err != nil {
 		return err
@@ -145,6 +251,11 @@ func (b *Broker) start() error {
 	b.cancel = cancel
 	if err := b.startMeta(ctx); err != nil {
 		return err
+	}
+	if !b.cfg.Roles.Broker {
+		b.ready.Store(true)
+		b.log.Info("serving as controller only", "http", b.httpAddr.String(), "node", b.cfg.NodeID)
+		return nil
 	}
 	if err := b.startStorage(ctx); err != nil {
 		return err
@@ -172,28 +283,77 @@ func (b *Broker) lockDataDir() error {
 }
 
 func (b *Broker) startMeta(ctx context.Context) error {
+	cfg := meta.Config{
+		NodeID: b.cfg.NodeID, Dir: filepath.Join(b.cfg.DataDir, "meta"), Logger: b.log,
+		Voters: b.cfg.Controllers, Listen: b.cfg.ControllerListen,
+		SessionTimeout: b.brokerDuration("broker.session.timeout.ms"),
+	}
+	timeout := b.cfg.StartTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+		if len(b.cfg.Controllers) > 0 {
+			timeout = 2 * time.Minute
+		}
+	}
+	if len(cfg.Voters) > 0 && !b.cfg.Roles.Controller {
+		// A follower of the log needs a raft address the controller can
+		// reach; by default the Kafka listener's host, any port.
+		host, _, _ := splitHostPort(b.cfg.Advertise)
+		if cfg.Listen == "" {
+			lhost, _, _ := splitHostPort(b.cfg.Listen)
+			cfg.Listen = net.JoinHostPort(lhost, "0")
+		}
+		cfg.Advertise = net.JoinHostPort(host, "0") // port filled in by meta from the bound listener
+	}
 	var err error
-	b.meta, err = meta.Open(meta.Config{NodeID: b.cfg.NodeID, Dir: filepath.Join(b.cfg.DataDir, "meta"), Logger: b.log})
-	if err != nil {
+	if b.meta, err = meta.Open(cfg); err != nil {
 		return err
 	}
-	readyCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	readyCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := b.meta.WaitReady(readyCtx); err != nil {
 		return err
 	}
-	host, port, _ := splitHostPort(b.cfg.Advertise)
-	want := meta.Broker{ID: b.cfg.NodeID, Host: host, Port: port}
-	if have, ok := b.meta.Image().Broker(b.cfg.NodeID); !ok || *have != want {
-		errs, err := b.meta.Propose(readyCtx, meta.Record{RegisterBroker: &want})
-		if err == nil {
-			err = errs[0]
-		}
-		if err != nil {
-			return fmt.Errorf("broker: register: %w", err)
-		}
+	if !b.cfg.Roles.Broker {
+		return nil
 	}
+	host, port, _ := splitHostPort(b.cfg.Advertise)
+	b.session, err = b.meta.RegisterBroker(readyCtx, meta.SessionConfig{
+		Host: host, Port: port, Rack: b.cfg.Zone, Cell: b.cfg.Cell,
+		HeartbeatInterval: b.brokerDuration("broker.heartbeat.interval.ms"),
+	})
+	if err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	if err := b.session.WaitUnfenced(readyCtx); err != nil {
+		return fmt.Errorf("broker: %w", err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	b.sessionStop, b.sessionDone = stop, make(chan struct{})
+	go func() { defer close(b.sessionDone); b.session.Run(sctx) }()
 	return nil
+}
+
+// Fatal receives an error when the node must stop: its broker registration
+// was taken over by another process. Nil on a controller-only node.
+func (b *Broker) Fatal() <-chan error {
+	if b.session == nil {
+		return nil
+	}
+	return b.session.Fatal()
+}
+
+// controlledShutdown stops heartbeating and tells the active controller
+// this broker is going.
+func (b *Broker) controlledShutdown() error {
+	if b.session == nil {
+		return nil
+	}
+	b.sessionStop()
+	<-b.sessionDone
+	ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+	defer cancel()
+	return b.session.Shutdown(ctx)
 }
 
 func (b *Broker) startStorage(ctx context.Context) error {
@@ -270,6 +430,13 @@ func (b *Broker) Close() error {
 
 func (b *Broker) stop() error {
 	var errs []error
+	if b.sessionStop != nil {
+		// First, while the node still serves: phase B moves leaderships
+		// away on this signal.
+		if err := b.controlledShutdown(); err != nil {
+			b.log.Warn("controlled shutdown", "err", err)
+		}
+	}
 	if b.wire == nil && b.kafkaLn != nil {
 		b.kafkaLn.Close()
 	}
@@ -315,8 +482,13 @@ func (b *Broker) static() map[string]string {
 	id := strconv.Itoa(int(b.cfg.NodeID))
 	out["node.id"], out["broker.id"] = id, id
 	out["log.dirs"] = b.cfg.DataDir
-	out["listeners"] = "PLAINTEXT://" + b.kafkaAddr.String()
-	out["advertised.listeners"] = "PLAINTEXT://" + b.cfg.Advertise
+	if b.kafkaAddr != nil {
+		out["listeners"] = "PLAINTEXT://" + b.kafkaAddr.String()
+		out["advertised.listeners"] = "PLAINTEXT://" + b.cfg.Advertise
+	}
+	if b.cfg.Zone != "" {
+		out["broker.rack"] = b.cfg.Zone
+	}
 	return out
 }
 

@@ -63,6 +63,11 @@ func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*met
 // first start and waits until its partitions are open here.
 func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, segmentBytes int64) (*meta.Topic, error) {
 	if t, ok := b.meta.Image().TopicByName(meta.SystemTenant, name); ok {
+		// Another node may have created it after this node's partitions
+		// were last reconciled: wait until they reflect the image.
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		b.replicas.WaitReconciled(wctx, b.meta.Image().Index)
 		return t, nil
 	}
 	spec := meta.TopicSpec{

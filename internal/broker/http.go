@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +32,7 @@ func startHTTP(addr string, b *Broker) (*httpServer, error) {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	mux.HandleFunc("GET /quorum", b.serveQuorum)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}))
 	// Profiles for operators (the HTTP listener is loopback by default).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -46,6 +49,47 @@ func startHTTP(addr string, b *Broker) (*httpServer, error) {
 		}
 	}()
 	return s, nil
+}
+
+// quorumStatus is the body of GET /quorum: this node's view of the
+// metadata quorum.
+type quorumStatus struct {
+	NodeID           int32          `json:"nodeId"`
+	Roles            string         `json:"roles"`
+	ClusterID        string         `json:"clusterId"`
+	ActiveController int32          `json:"activeController"` // -1: none known
+	MetadataIndex    uint64         `json:"metadataIndex"`
+	Brokers          []brokerStatus `json:"brokers"`
+}
+
+type brokerStatus struct {
+	ID                   int32  `json:"id"`
+	Addr                 string `json:"addr"`
+	Zone                 string `json:"zone,omitempty"`
+	Cell                 string `json:"cell,omitempty"`
+	Epoch                int64  `json:"epoch"`
+	Fenced               bool   `json:"fenced"`
+	InControlledShutdown bool   `json:"inControlledShutdown,omitempty"`
+}
+
+func (b *Broker) serveQuorum(w http.ResponseWriter, _ *http.Request) {
+	if !b.Ready() {
+		http.Error(w, "starting", http.StatusServiceUnavailable)
+		return
+	}
+	im := b.meta.Image()
+	st := quorumStatus{
+		NodeID: b.cfg.NodeID, Roles: b.cfg.Roles.String(), ClusterID: im.ClusterID,
+		ActiveController: b.meta.ActiveController(), MetadataIndex: im.Index, Brokers: []brokerStatus{},
+	}
+	for _, br := range im.Brokers() {
+		st.Brokers = append(st.Brokers, brokerStatus{
+			ID: br.ID, Addr: net.JoinHostPort(br.Host, strconv.Itoa(int(br.Port))), Zone: br.Rack, Cell: br.Cell,
+			Epoch: br.Epoch, Fenced: br.Fenced, InControlledShutdown: br.InControlledShutdown,
+		})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(st)
 }
 
 func (s *httpServer) close() error {

@@ -202,8 +202,25 @@ var brokerOnlyDefs = []*Def{
 		Doc: "Enable auto creation of topic on the server.",
 	},
 	{
+		Name: "broker.heartbeat.interval.ms", Type: Int, Default: str("500"), ReadOnly: true,
+		Doc: "The length of time in milliseconds between broker heartbeats. " +
+			"Strata's default is 500 (Kafka's is 2000), so that a broker that is back is unfenced quickly.",
+		Validate: atLeast(1),
+	},
+	{
 		Name: "broker.id", Type: Int, Default: str("-1"), ReadOnly: true,
 		Doc: "The broker id for this server.",
+	},
+	{
+		Name: "broker.rack", Type: String, ReadOnly: true,
+		Doc: "Rack of the broker. This will be used in rack aware replication assignment for fault tolerance. " +
+			"Strata sets it from --zone.",
+	},
+	{
+		Name: "broker.session.timeout.ms", Type: Int, Default: str("9000"), ReadOnly: true,
+		Doc: "The length of time in milliseconds that a broker lease lasts if no heartbeats are made. " +
+			"The active controller's value applies.",
+		Validate: atLeast(1),
 	},
 	{
 		Name: "connections.max.idle.ms", Type: Long, Default: str("600000"), ReadOnly: true,

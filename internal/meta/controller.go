@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -90,35 +89,6 @@ func buildTopic(im *Image, tenant TenantID, spec TopicSpec) (*Topic, error) {
 		return nil, err
 	}
 	return &Topic{ID: NewTopicID(), Tenant: tenant, Name: spec.Name, Partitions: parts, Configs: spec.Configs, Internal: spec.Internal}, nil
-}
-
-// placePartitions assigns n new partitions (numbered from first) to brokers:
-// replicas round-robin from a random start so leaders spread evenly, as
-// Kafka's default placement does.
-func placePartitions(im *Image, n int32, rf int16, first int32) ([]Partition, error) {
-	if n <= 0 {
-		return nil, fmt.Errorf("%w: number of partitions must be larger than 0", kerr.InvalidPartitions)
-	}
-	if n > MaxPartitionsPerTopic || first+n > MaxPartitionsPerTopic {
-		return nil, fmt.Errorf("%w: %d partitions exceed the limit of %d per topic", kerr.InvalidPartitions, first+n, MaxPartitionsPerTopic)
-	}
-	brokers := im.Brokers()
-	if rf <= 0 {
-		return nil, fmt.Errorf("%w: replication factor must be larger than 0", kerr.InvalidReplicationFactor)
-	}
-	if int(rf) > len(brokers) {
-		return nil, fmt.Errorf("%w: replication factor %d is larger than the %d available brokers", kerr.InvalidReplicationFactor, rf, len(brokers))
-	}
-	start := rand.IntN(len(brokers))
-	parts := make([]Partition, n)
-	for p := range parts {
-		replicas := make([]int32, rf)
-		for r := range replicas {
-			replicas[r] = brokers[(start+p+int(first)+r)%len(brokers)].ID
-		}
-		parts[p] = newPartition(replicas)
-	}
-	return parts, nil
 }
 
 func explicitPartitions(im *Image, assignments [][]int32) ([]Partition, error) {

@@ -42,11 +42,12 @@ func (f *fsm) Apply(l *raft.Log) any {
 		return applyResult{err: err}
 	}
 	im := f.image.Load().clone()
+	// Records see the index of their entry (a registration's epoch).
+	im.Index = l.Index
 	errs := make([]error, len(recs))
 	for i := range recs {
 		errs[i] = im.apply(&recs[i])
 	}
-	im.Index = l.Index
 	f.publish(im)
 	return applyResult{errs: errs}
 }

@@ -82,14 +82,32 @@ type Topic struct {
 
 func (t *Topic) Key() TopicKey { return TopicKey{t.Tenant, t.Name} }
 
-// Broker is a registered broker.
+// Broker is a registered broker (KIP-631's broker registration).
 type Broker struct {
 	ID   int32  `json:"id"`
 	Host string `json:"host"`
 	Port int32  `json:"port"`
 	Rack string `json:"rack,omitempty"`
 	Cell string `json:"cell,omitempty"`
+	// Incarnation is random per process start: a registration with
+	// another incarnation is another process.
+	Incarnation string `json:"incarnation,omitempty"`
+	// Epoch is the raft index of the registration's entry (Kafka's broker
+	// epoch): it grows with every registration, and fencing records name
+	// it so that they cannot hit a later registration.
+	Epoch int64 `json:"epoch,omitempty"`
+	// Fenced brokers are registered but not alive as far as the active
+	// controller knows: they are left out of Metadata and get no new
+	// replicas or leaderships. A broker registers fenced and is unfenced
+	// once it heartbeats with its metadata caught up.
+	Fenced bool `json:"fenced,omitempty"`
+	// InControlledShutdown: the broker said it is going (SIGTERM).
+	InControlledShutdown bool `json:"inControlledShutdown,omitempty"`
 }
+
+// Alive reports whether the broker may serve and be given replicas and
+// leaderships.
+func (b *Broker) Alive() bool { return !b.Fenced && !b.InControlledShutdown }
 
 // ClusterConfigKey is the key in Image.BrokerConfigs of the dynamic default
 // shared by all brokers (Kafka's empty broker resource name).
@@ -173,6 +191,17 @@ func (im *Image) Brokers() []*Broker {
 		out = append(out, b)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// LiveBrokers returns the brokers that are Alive, sorted by id.
+func (im *Image) LiveBrokers() []*Broker {
+	var out []*Broker
+	for _, b := range im.Brokers() {
+		if b.Alive() {
+			out = append(out, b)
+		}
+	}
 	return out
 }
 

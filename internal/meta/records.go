@@ -22,6 +22,17 @@ type Record struct {
 	SetBrokerConfigs *SetBrokerConfigs `json:"setBrokerConfigs,omitempty"`
 	// AllocateProducerIDs is in producer_ids.go.
 	AllocateProducerIDs *AllocateProducerIDs `json:"allocateProducerIds,omitempty"`
+	// Broker lifecycle (lifecycle.go): written by the active controller.
+	FenceBroker        *BrokerRef `json:"fenceBroker,omitempty"`
+	UnfenceBroker      *BrokerRef `json:"unfenceBroker,omitempty"`
+	ControlledShutdown *BrokerRef `json:"controlledShutdown,omitempty"`
+}
+
+// BrokerRef names one registration of a broker: a record naming an epoch
+// that is no longer the broker's fails with STALE_BROKER_EPOCH.
+type BrokerRef struct {
+	ID    int32 `json:"id"`
+	Epoch int64 `json:"epoch"`
 }
 
 // InitCluster is the first record of a new cluster's log.
@@ -78,9 +89,16 @@ func (im *Image) apply(r *Record) error {
 		return nil
 	case r.RegisterBroker != nil:
 		b := *r.RegisterBroker
+		b.Epoch = int64(im.Index)
 		im.brokers = copyMap(im.brokers, 1)
 		im.brokers[b.ID] = &b
 		return nil
+	case r.FenceBroker != nil:
+		return im.changeBroker(r.FenceBroker, func(b *Broker) { b.Fenced = true })
+	case r.UnfenceBroker != nil:
+		return im.changeBroker(r.UnfenceBroker, func(b *Broker) { b.Fenced = false })
+	case r.ControlledShutdown != nil:
+		return im.changeBroker(r.ControlledShutdown, func(b *Broker) { b.InControlledShutdown = true })
 	case r.CreateTopic != nil:
 		return im.applyCreateTopic(r.CreateTopic)
 	case r.DeleteTopic != nil:
@@ -98,6 +116,22 @@ func (im *Image) apply(r *Record) error {
 		return im.applyAllocateProducerIDs(r.AllocateProducerIDs)
 	}
 	return fmt.Errorf("meta: empty record")
+}
+
+// changeBroker applies change to a copy of the registration ref names.
+func (im *Image) changeBroker(ref *BrokerRef, change func(*Broker)) error {
+	b, ok := im.brokers[ref.ID]
+	if !ok {
+		return fmt.Errorf("%w: broker %d", kerr.BrokerIDNotRegistered, ref.ID)
+	}
+	if b.Epoch != ref.Epoch {
+		return fmt.Errorf("%w: broker %d is at epoch %d, not %d", kerr.StaleBrokerEpoch, ref.ID, b.Epoch, ref.Epoch)
+	}
+	c := *b
+	change(&c)
+	im.brokers = copyMap(im.brokers, 0)
+	im.brokers[c.ID] = &c
+	return nil
 }
 
 func (im *Image) applyCreateTopic(t *Topic) error {

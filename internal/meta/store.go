@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -20,11 +22,27 @@ import (
 // Config configures a node's metadata store.
 type Config struct {
 	NodeID int32
-	// Dir holds the raft log (raft.db) and snapshots.
+	// Dir holds the raft log (raft.db), snapshots and cluster.id.
 	Dir    string
 	Logger *slog.Logger
-	// ApplyTimeout bounds how long a proposal may wait for commit.
+	// ApplyTimeout bounds how long a proposal may wait for commit,
+	// including finding the active controller.
 	ApplyTimeout time.Duration
+
+	// Voters is the quorum (--controllers). Empty: single-node mode, this
+	// node the only voter, over an in-memory transport and no listener.
+	Voters []Voter
+	// Listen is where the controller listener binds (--controller-listen).
+	// Required with Voters. A voter advertises its address in Voters; a
+	// non-voter advertises Advertise, or the bound address.
+	Listen    string
+	Advertise string
+
+	// SessionTimeout is broker.session.timeout.ms: the active controller
+	// fences a broker it has not heard from for this long.
+	SessionTimeout time.Duration
+	// HeartbeatTimeout and ElectionTimeout are raft's; 0: 1s each.
+	HeartbeatTimeout, ElectionTimeout time.Duration
 }
 
 func (c *Config) setDefaults() {
@@ -34,92 +52,256 @@ func (c *Config) setDefaults() {
 	if c.ApplyTimeout == 0 {
 		c.ApplyTimeout = 10 * time.Second
 	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 9 * time.Second
+	}
+	if c.HeartbeatTimeout == 0 {
+		c.HeartbeatTimeout = time.Second
+	}
+	if c.ElectionTimeout == 0 {
+		c.ElectionTimeout = time.Second
+	}
 }
 
-// Store is a node's replica of the metadata log and its image. In
-// single-node mode the node is the only voter of the quorum.
+// isVoter reports whether this node is a member of the quorum.
+func (c *Config) isVoter() bool {
+	if len(c.Voters) == 0 {
+		return true
+	}
+	_, ok := voterByID(c.Voters, c.NodeID)
+	return ok
+}
+
+// Validate checks the quorum settings.
+func (c *Config) Validate() error {
+	if len(c.Voters) == 0 {
+		return nil
+	}
+	seen := map[int32]bool{}
+	for _, v := range c.Voters {
+		if seen[v.ID] {
+			return fmt.Errorf("meta: controllers: node id %d is listed twice", v.ID)
+		}
+		seen[v.ID] = true
+	}
+	if c.Listen == "" {
+		return errors.New("meta: a node of a multi-node cluster needs a controller listener (--controller-listen)")
+	}
+	return nil
+}
+
+// Store is a node's replica of the metadata log and its image. Voters take
+// part in the quorum; other nodes follow the log as raft non-voters, added
+// to the configuration by the active controller when they register. Every
+// node answers reads from its own image and sends writes to the active
+// controller (Propose).
 type Store struct {
 	cfg   Config
 	fsm   *fsm
 	bolt  *boltStore
 	raft  *raft.Raft
 	trans raft.Transport
+	mux   *muxListener // nil in single-node mode
+	ctrl  *controller  // nil on non-voters
+
+	// storedClusterID is cluster.id as read at Open or written since.
+	idMu            sync.Mutex
+	storedClusterID string
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
 }
 
 // ErrNotReady is returned while the store has no leader to commit through.
 var ErrNotReady = errors.New("meta: metadata quorum not ready")
 
-// Open starts the node's raft instance, bootstrapping a new single-voter
-// cluster when the directory holds no state.
+// ErrClusterIDMismatch is returned when a node's stored cluster id is not
+// the quorum's.
+var ErrClusterIDMismatch = errors.New("meta: node belongs to another cluster")
+
+// Open starts the node's raft instance. A voter whose directory holds no
+// state bootstraps the quorum from the voter list (every voter bootstraps
+// the same list, so whichever is elected first holds the same
+// configuration); a restarted node rejoins from its log.
 func Open(cfg Config) (*Store, error) {
 	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("meta: %w", err)
 	}
-	bs, err := openBoltStore(filepath.Join(cfg.Dir, "raft.db"))
+	stored, err := readClusterID(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
-	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, raftLogger(cfg.Logger))
-	if err != nil {
-		bs.Close()
-		return nil, fmt.Errorf("meta: snapshot store: %w", err)
+	s := &Store{cfg: cfg, fsm: newFSM(), storedClusterID: stored}
+	if err := s.open(); err != nil {
+		s.closeParts()
+		return nil, err
 	}
-	id := raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
-	addr, trans := raft.NewInmemTransport(raft.ServerAddress("node-" + string(id)))
-
-	rc := raft.DefaultConfig()
-	rc.LocalID = id
-	rc.Logger = raftLogger(cfg.Logger)
-	// A single voter needs no slack for network delay: elect fast so a
-	// restarted node serves again within a fraction of a second.
-	rc.HeartbeatTimeout = 100 * time.Millisecond
-	rc.ElectionTimeout = 100 * time.Millisecond
-	rc.LeaderLeaseTimeout = 50 * time.Millisecond
-
-	s := &Store{cfg: cfg, fsm: newFSM(), bolt: bs, trans: trans}
-	existing, err := raft.HasExistingState(bs, bs, snaps)
-	if err != nil {
-		bs.Close()
-		return nil, fmt.Errorf("meta: inspect state: %w", err)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if s.mux != nil {
+		s.mux.serve()
 	}
-	if !existing {
-		conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: id, Address: addr}}}
-		if err := raft.BootstrapCluster(rc, bs, bs, snaps, trans, conf); err != nil {
-			bs.Close()
-			return nil, fmt.Errorf("meta: bootstrap: %w", err)
-		}
+	if cfg.isVoter() {
+		s.ctrl = newController(s)
+		s.wg.Add(1)
+		go func() { defer s.wg.Done(); s.ctrl.run(ctx) }()
 	}
-	r, err := raft.NewRaft(rc, s.fsm, bs, bs, snaps, trans)
-	if err != nil {
-		bs.Close()
-		return nil, fmt.Errorf("meta: start raft: %w", err)
-	}
-	s.raft = r
 	return s, nil
 }
 
-// WaitReady blocks until this node leads the quorum, every committed entry
-// is applied, and the cluster has an id.
-func (s *Store) WaitReady(ctx context.Context) error {
-	for s.raft.State() != raft.Leader {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", ErrNotReady, ctx.Err())
-		case <-time.After(10 * time.Millisecond):
+func (s *Store) open() error {
+	cfg := s.cfg
+	id := raft.ServerID(strconv.Itoa(int(cfg.NodeID)))
+	var addr raft.ServerAddress
+	if len(cfg.Voters) == 0 {
+		addr, s.trans = raft.NewInmemTransport(raft.ServerAddress("node-" + string(id)))
+	} else {
+		advertise := cfg.Advertise
+		if v, ok := voterByID(cfg.Voters, cfg.NodeID); ok {
+			advertise = v.Addr
+		}
+		var err error
+		if s.mux, err = listenMux(cfg.Listen, advertise, s.ClusterID, cfg.Logger); err != nil {
+			return err
+		}
+		s.mux.serveRPC = s.serveRPC
+		// Before raft runs: a node of another cluster must not take part
+		// in this quorum's elections even briefly.
+		if err := s.checkClusterID(); err != nil {
+			return err
+		}
+		s.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+			Stream: s.mux, MaxPool: 3, Timeout: 10 * time.Second, Logger: raftLogger(cfg.Logger),
+		})
+		addr = raft.ServerAddress(advertise)
+	}
+	var err error
+	if s.bolt, err = openBoltStore(filepath.Join(cfg.Dir, "raft.db")); err != nil {
+		return err
+	}
+	snaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.Dir, 2, raftLogger(cfg.Logger))
+	if err != nil {
+		return fmt.Errorf("meta: snapshot store: %w", err)
+	}
+	rc := s.raftConfig(id)
+	existing, err := raft.HasExistingState(s.bolt, s.bolt, snaps)
+	if err != nil {
+		return fmt.Errorf("meta: inspect state: %w", err)
+	}
+	if !existing && cfg.isVoter() {
+		conf := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: id, Address: addr}}}
+		if len(cfg.Voters) > 0 {
+			conf.Servers = nil
+			for _, v := range cfg.Voters {
+				conf.Servers = append(conf.Servers, raft.Server{
+					Suffrage: raft.Voter, ID: raft.ServerID(strconv.Itoa(int(v.ID))), Address: raft.ServerAddress(v.Addr),
+				})
+			}
+		}
+		if err := raft.BootstrapCluster(rc, s.bolt, s.bolt, snaps, s.trans, conf); err != nil {
+			return fmt.Errorf("meta: bootstrap: %w", err)
 		}
 	}
-	if err := s.raft.Barrier(s.cfg.ApplyTimeout).Error(); err != nil {
-		return fmt.Errorf("meta: barrier: %w", err)
+	if s.raft, err = raft.NewRaft(rc, s.fsm, s.bolt, s.bolt, snaps, s.trans); err != nil {
+		return fmt.Errorf("meta: start raft: %w", err)
 	}
-	if s.Image().ClusterID != "" {
-		return nil
+	return nil
+}
+
+func (s *Store) raftConfig(id raft.ServerID) *raft.Config {
+	rc := raft.DefaultConfig()
+	rc.LocalID = id
+	rc.Logger = raftLogger(s.cfg.Logger)
+	if len(s.cfg.Voters) == 0 {
+		// A single voter needs no slack for network delay: elect fast so a
+		// restarted node serves again within a fraction of a second.
+		rc.HeartbeatTimeout = 100 * time.Millisecond
+		rc.ElectionTimeout = 100 * time.Millisecond
+		rc.LeaderLeaseTimeout = 50 * time.Millisecond
+		return rc
 	}
-	errs, err := s.Propose(ctx, Record{InitCluster: &InitCluster{ClusterID: newClusterID()}})
+	rc.HeartbeatTimeout = s.cfg.HeartbeatTimeout
+	rc.ElectionTimeout = s.cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = s.cfg.HeartbeatTimeout / 2
+	return rc
+}
+
+// WaitReady blocks until this node's image has caught up with the active
+// controller's and the cluster has an id. A non-voter cannot catch up
+// before it registers (registration makes it a member); for it WaitReady
+// only waits until a controller with a cluster id answers.
+func (s *Store) WaitReady(ctx context.Context) error {
+	for {
+		err := s.tryReady(ctx)
+		if err == nil || errors.Is(err, ErrClusterIDMismatch) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w (last: %v)", ErrNotReady, ctx.Err(), err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) tryReady(ctx context.Context) error {
+	resp, err := s.callController(ctx, &rpcRequest{Kind: rpcInfo})
 	if err != nil {
 		return err
 	}
-	return errs[0]
+	if resp.ClusterID == "" {
+		return errors.New("the active controller has no cluster id yet")
+	}
+	if stored := s.ClusterID(); stored != "" && stored != resp.ClusterID {
+		return s.mismatch(resp.ClusterID, "the active controller")
+	}
+	if !s.cfg.isVoter() {
+		return nil
+	}
+	if s.raft.AppliedIndex() < resp.Index {
+		return fmt.Errorf("applied index %d is behind the controller's %d", s.raft.AppliedIndex(), resp.Index)
+	}
+	return s.PersistClusterID()
+}
+
+// mismatch is the error of a node whose stored cluster id differs from
+// the one a peer reports.
+func (s *Store) mismatch(theirs, who string) error {
+	return fmt.Errorf("%w: %s holds cluster %s in %s, but %s is in cluster %s; use an empty data directory to join this cluster",
+		ErrClusterIDMismatch, nodeName(s.cfg.NodeID), s.ClusterID(), clusterIDPath(s.cfg.Dir), who, theirs)
+}
+
+func nodeName(id int32) string { return "node " + strconv.Itoa(int(id)) }
+
+// checkClusterID asks the other voters for their cluster id and fails if
+// one reports an id other than the stored one. A node with no stored id,
+// or whose peers do not answer or know no id yet, passes: the checks at
+// registration and in the raft preamble still apply.
+func (s *Store) checkClusterID() error {
+	stored := s.ClusterID()
+	if stored == "" {
+		return nil
+	}
+	for _, v := range s.cfg.Voters {
+		if v.ID == s.cfg.NodeID {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		resp, _, err := call(ctx, v.Addr, &rpcRequest{Kind: rpcInfo, AnyNode: true})
+		cancel()
+		if err != nil || resp.ClusterID == "" {
+			continue
+		}
+		if resp.ClusterID != stored {
+			return s.mismatch(resp.ClusterID, fmt.Sprintf("controller %d at %s", v.ID, v.Addr))
+		}
+		return nil
+	}
+	return nil
 }
 
 func newClusterID() string {
@@ -138,56 +320,271 @@ func (s *Store) Image() *Image { return s.fsm.image.Load() }
 // latest state, not count notifications.
 func (s *Store) Subscribe() <-chan struct{} { return s.fsm.subscribe() }
 
+// ActiveController returns the node id of the quorum's leader as this node
+// knows it, or -1.
+func (s *Store) ActiveController() int32 {
+	_, id := s.raft.LeaderWithID()
+	n, err := strconv.ParseInt(string(id), 10, 32)
+	if err != nil {
+		return -1
+	}
+	return int32(n)
+}
+
 // Propose commits records as one entry and returns each record's outcome.
-// The error is set when the entry itself was not committed (no leader,
-// timeout, shutdown); the entry may then still commit later.
+// On a node that is not the active controller the records are sent to the
+// one that is, and the outcomes come back unchanged. The error is set when
+// the entry itself was not committed (no controller, timeout, shutdown);
+// the entry may then still commit later.
 func (s *Store) Propose(ctx context.Context, recs ...Record) ([]error, error) {
 	data, err := encodeRecords(recs)
 	if err != nil {
 		return nil, fmt.Errorf("meta: encode: %w", err)
 	}
+	resp, err := s.callController(ctx, &rpcRequest{Kind: rpcPropose, Records: data})
+	if err != nil {
+		return nil, err
+	}
+	if resp.Err != nil {
+		return nil, resp.Err.decode()
+	}
+	if len(resp.Errs) != len(recs) {
+		return nil, fmt.Errorf("%w: controller answered %d outcomes for %d records", kerr.UnknownServerError, len(resp.Errs), len(recs))
+	}
+	errs := make([]error, len(recs))
+	for i, e := range resp.Errs {
+		errs[i] = e.decode()
+	}
+	// Read your writes: callers look at Image() next, and on a follower
+	// the entry may not be applied here yet.
+	if err := s.waitApplied(ctx, resp.Index); err != nil {
+		return nil, err
+	}
+	return errs, nil
+}
+
+// waitApplied waits until the image reflects the entry at index.
+func (s *Store) waitApplied(ctx context.Context, index uint64) error {
+	if s.Image().Index >= index {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for s.Image().Index < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: committed at index %d but not applied here (at %d): %w", kerr.RequestTimedOut, index, s.Image().Index, ctx.Err())
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// callController runs req on the active controller: here if this node is
+// it, else over RPC. It retries while there is no active controller or it
+// moves, within ctx and ApplyTimeout; a request whose outcome is unknown
+// (the connection broke after it was sent) is not retried.
+func (s *Store) callController(ctx context.Context, req *rpcRequest) (*rpcResponse, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ApplyTimeout)
+	defer cancel()
+	req.ClusterID = s.ClusterID()
+	var hint string
+	next := 0 // round-robin over the voters when no leader is known
+	backoff := 20 * time.Millisecond
+	var last error
+	for {
+		var resp *rpcResponse
+		if s.raft.State() == raft.Leader || len(s.cfg.Voters) == 0 {
+			resp = s.handle(ctx, req)
+		} else {
+			addr := hint
+			if leader, _ := s.raft.LeaderWithID(); leader != "" {
+				addr = string(leader)
+			}
+			if addr == "" || addr == s.mux.advertise {
+				addr = s.cfg.Voters[next%len(s.cfg.Voters)].Addr
+				next++
+			}
+			var sent bool
+			var err error
+			resp, sent, err = call(ctx, addr, req)
+			if err != nil && sent && req.Kind == rpcPropose {
+				return nil, fmt.Errorf("%w: controller at %s: outcome unknown: %w", kerr.RequestTimedOut, addr, err)
+			}
+			if err != nil {
+				last = fmt.Errorf("controller at %s: %w", addr, err)
+			}
+		}
+		hint = ""
+		if resp != nil && !resp.NotController {
+			return resp, nil
+		}
+		if resp != nil {
+			hint = resp.LeaderAddr
+			last = errors.New("no active controller")
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w: no active controller: %v (%w)", kerr.NotController, last, ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 250*time.Millisecond)
+	}
+}
+
+// handle serves a request on this node: info from anywhere, the rest only
+// on the active controller.
+func (s *Store) handle(ctx context.Context, req *rpcRequest) *rpcResponse {
+	im := s.Image()
+	if req.Kind == rpcInfo && req.AnyNode {
+		return &rpcResponse{ClusterID: im.ClusterID, Index: im.Index}
+	}
+	ctrl := s.ctrl
+	if ctrl == nil || !ctrl.active() {
+		leader, _ := s.raft.LeaderWithID()
+		return &rpcResponse{NotController: true, LeaderAddr: string(leader)}
+	}
+	if req.ClusterID != "" && im.ClusterID != "" && req.ClusterID != im.ClusterID {
+		return &rpcResponse{Err: encodeError(fmt.Errorf("%w: %s is in cluster %s, this controller's cluster is %s",
+			kerr.InconsistentClusterID, "the caller", req.ClusterID, im.ClusterID))}
+	}
+	switch req.Kind {
+	case rpcInfo:
+		// Active means every entry of earlier terms is applied (a barrier
+		// ran at takeover), so the index is one a follower must reach.
+		return &rpcResponse{ClusterID: im.ClusterID, Index: im.Index}
+	case rpcPropose:
+		return s.applyRecords(ctx, req.Records)
+	case rpcRegister:
+		if req.Register == nil {
+			break
+		}
+		res, err := ctrl.register(ctx, req.Register)
+		return &rpcResponse{Register: res, Err: encodeError(err)}
+	case rpcHeartbeat:
+		if req.Heartbeat == nil {
+			break
+		}
+		res, err := ctrl.heartbeat(ctx, req.Heartbeat)
+		return &rpcResponse{Heartbeat: res, Err: encodeError(err)}
+	}
+	return &rpcResponse{Err: encodeError(fmt.Errorf("%w: bad controller request %q", kerr.InvalidRequest, req.Kind))}
+}
+
+// applyRecords commits an encoded entry through the local raft leader.
+func (s *Store) applyRecords(ctx context.Context, data []byte) *rpcResponse {
+	res, index, err := s.applyLocal(ctx, data)
+	if errors.Is(err, raft.ErrNotLeader) {
+		leader, _ := s.raft.LeaderWithID()
+		return &rpcResponse{NotController: true, LeaderAddr: string(leader)}
+	}
+	if err != nil {
+		return &rpcResponse{Err: encodeError(err)}
+	}
+	if res.err != nil {
+		return &rpcResponse{Err: encodeError(res.err)}
+	}
+	out := &rpcResponse{Errs: make([]*wireError, len(res.errs)), Index: index}
+	for i, e := range res.errs {
+		out.Errs[i] = encodeError(e)
+	}
+	return out
+}
+
+// applyLocal commits data through this node, which must lead the quorum,
+// and returns the state machine's result and the entry's index.
+// raft.ErrNotLeader is returned unwrapped: nothing was done.
+func (s *Store) applyLocal(ctx context.Context, data []byte) (applyResult, uint64, error) {
 	timeout := s.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
 		timeout = time.Until(dl)
 	}
 	f := s.raft.Apply(data, timeout)
 	if err := f.Error(); err != nil {
-		if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
-			return nil, fmt.Errorf("%w: %w", kerr.NotController, err)
+		if errors.Is(err, raft.ErrNotLeader) {
+			return applyResult{}, 0, raft.ErrNotLeader
 		}
-		return nil, fmt.Errorf("%w: commit metadata: %w", kerr.RequestTimedOut, err)
+		if errors.Is(err, raft.ErrLeadershipLost) {
+			return applyResult{}, 0, fmt.Errorf("%w: %w", kerr.NotController, err)
+		}
+		return applyResult{}, 0, fmt.Errorf("%w: commit metadata: %w", kerr.RequestTimedOut, err)
 	}
-	res := f.Response().(applyResult)
-	if res.err != nil {
-		return nil, res.err
-	}
-	return res.errs, nil
+	return f.Response().(applyResult), f.Index(), nil
 }
 
-// Close stops raft and closes the log store.
+// Close stops the controller, raft and the listener and closes the log.
 func (s *Store) Close() error {
-	err := s.raft.Shutdown().Error()
-	if cerr := s.bolt.Close(); err == nil {
-		err = cerr
+	if s.cancel != nil {
+		s.cancel()
 	}
-	return err
+	s.wg.Wait()
+	return s.closeParts()
+}
+
+func (s *Store) closeParts() error {
+	var errs []error
+	if s.raft != nil {
+		errs = append(errs, s.raft.Shutdown().Error())
+	}
+	if s.mux != nil {
+		if nt, ok := s.trans.(*raft.NetworkTransport); ok {
+			errs = append(errs, nt.Close())
+		}
+		s.mux.Close()
+		s.mux.wait()
+	}
+	if s.bolt != nil {
+		errs = append(errs, s.bolt.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // raftLogger routes raft's hclog errors to slog. Raft warns on every start
 // of a single-voter cluster (an election after the heartbeat timeout), so
-// warnings would be noise.
+// warnings would be noise. Raft repeats an error for every retry to an
+// unreachable peer; the same message is logged at most once per
+// raftLogEvery.
 func raftLogger(l *slog.Logger) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
 		Name:   "raft",
 		Level:  hclog.Error,
-		Output: slogWriter{l},
+		Output: &slogWriter{l: l, last: map[string]time.Time{}},
 	})
 }
 
-type slogWriter struct{ l *slog.Logger }
+const raftLogEvery = 10 * time.Second
 
-func (w slogWriter) Write(p []byte) (int, error) {
-	w.l.Error("raft", "msg", string(trimNewline(p)))
+type slogWriter struct {
+	l    *slog.Logger
+	mu   sync.Mutex
+	last map[string]time.Time // by message without its timestamp and fields
+}
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	msg := string(trimNewline(p))
+	key := msg
+	if i := strings.Index(key, "raft: "); i >= 0 {
+		key = key[i:]
+	}
+	if i := strings.Index(key, ":"); i >= 0 && i+1 < len(key) {
+		if j := strings.Index(key[i+1:], ":"); j >= 0 {
+			key = key[:i+1+j] // "raft: failed to heartbeat to"
+		}
+	}
+	w.mu.Lock()
+	now := time.Now()
+	if now.Sub(w.last[key]) < raftLogEvery {
+		w.mu.Unlock()
+		return len(p), nil
+	}
+	w.last[key] = now
+	if len(w.last) > 1000 {
+		clear(w.last)
+	}
+	w.mu.Unlock()
+	w.l.Warn("raft", "msg", msg)
 	return len(p), nil
 }
 

@@ -31,7 +31,9 @@ func (h *Handlers) metadata(ctx context.Context, r *wire.Request) (kmsg.Response
 	if !all {
 		im = h.autoCreate(ctx, r, req, im)
 	}
-	for _, b := range im.Brokers() {
+	// Fenced brokers are left out, as Kafka does: clients must not be
+	// sent to a broker the controller does not consider alive.
+	for _, b := range im.LiveBrokers() {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID, mb.Host, mb.Port = b.ID, b.Host, b.Port
 		if b.Rack != "" {

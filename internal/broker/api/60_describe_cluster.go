@@ -1,7 +1,8 @@
 package api
 
 // DescribeCluster, v0-v2. Endpoint type 1 (brokers) only: controllers are
-// not reachable by clients. Fenced brokers (v2) do not exist yet.
+// not reachable by clients. Fenced brokers are listed (with IsFenced) only
+// when v2's IncludeFencedBrokers asks for them.
 
 import (
 	"context"
@@ -29,9 +30,14 @@ func (h *Handlers) describeCluster(_ context.Context, r *wire.Request) (kmsg.Res
 	resp.ClusterID = im.ClusterID
 	resp.ControllerID = h.cfg.NodeID
 	resp.ClusterAuthorizedOperations = authorizedOperationsUnset
-	for _, b := range im.Brokers() {
+	brokers := im.LiveBrokers()
+	if req.IncludeFencedBrokers {
+		brokers = im.Brokers()
+	}
+	for _, b := range brokers {
 		sb := kmsg.NewDescribeClusterResponseBroker()
 		sb.NodeID, sb.Host, sb.Port = b.ID, b.Host, b.Port
+		sb.IsFenced = !b.Alive()
 		if b.Rack != "" {
 			rack := b.Rack
 			sb.Rack = &rack

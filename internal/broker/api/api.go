@@ -139,15 +139,18 @@ func (h *Handlers) partitionFor(t *meta.Topic, partition int32) (*replica.Partit
 	if partition < 0 || int(partition) >= len(t.Partitions) {
 		return nil, kerr.UnknownTopicOrPartition
 	}
+	// Only the leader serves clients. Phase B: followers fetching from the
+	// leader, and consumers from a replica in their zone (KIP-392), pass
+	// here too.
+	if t.Partitions[partition].Leader != h.cfg.NodeID {
+		return nil, kerr.NotLeaderForPartition
+	}
 	k := replica.Key{Topic: t.ID, Partition: partition}
 	if p, ok := h.cfg.Replicas.Get(k); ok {
 		return p, nil
 	}
 	if err := h.cfg.Replicas.OfflineError(k); err != nil {
 		return nil, kerr.KafkaStorageError
-	}
-	if t.Partitions[partition].Leader != h.cfg.NodeID {
-		return nil, kerr.NotLeaderForPartition
 	}
 	// Assigned here but not opened yet: the metadata is newer than the
 	// partition manager; the client retries.

@@ -33,7 +33,10 @@ echo "== fuzzing, $fuzztime per target"
 for pkg in $(go list ./internal/...); do
   for fz in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
     echo "-- $pkg $fz"
-    go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" >/dev/null
+    if ! out=$(go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
+      echo "$out" | tail -60
+      exit 1
+    fi
   done
 done
 echo "== all tests passed"

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -22,7 +23,7 @@ func fuzzConn(t testing.TB) *conn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &conn{srv: s, info: &Conn{}}
+	return &conn{srv: s, info: &Conn{}, log: slog.New(slog.DiscardHandler)}
 }
 
 // FuzzDecodeRequest feeds arbitrary frames to the request decoder: it must

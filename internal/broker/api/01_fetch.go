@@ -2,7 +2,7 @@ package api
 
 // Fetch, v4-v18 (v0-v3 were dropped in Kafka 4.0, KIP-896). From v7
 // requests may use fetch sessions (KIP-227); from v13 topics are named by
-// id. Consumers only: replica fetching arrives with replication.
+// id. Followers fetch here too (fetch_replica.go).
 //
 // Limits: the response holds at most MaxBytes of records and each partition
 // at most its PartitionMaxBytes, except that the first partition with data
@@ -23,7 +23,6 @@ import (
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
 	"github.com/strata-db/strata/internal/wire"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -39,9 +38,8 @@ type partRead struct {
 func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.ReplicaID >= 0 || req.ReplicaState.ID >= 0 {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code // replica fetching is not served yet
-		return resp, nil
+	if isReplicaFetch(req, r.Version) {
+		return h.replicaFetch(ctx, r, req, resp)
 	}
 	tenant := tenantOf(r)
 	plan, code := h.sessions.begin(tenant, req, r.Version)

@@ -43,19 +43,31 @@ func (b *Broker) startGroups(ctx context.Context) error {
 }
 
 func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*meta.Topic, error) {
-	return b.ensureInternalTopic(ctx, coord.OffsetsTopic, partitions, b.internalRF("offsets.topic.replication.factor"), b.brokerInt("offsets.topic.segment.bytes"))
+	return b.ensureInternalTopic(ctx, coord.OffsetsTopic, partitions, "offsets.topic.replication.factor", b.brokerInt("offsets.topic.segment.bytes"))
 }
 
 // internalRF is the replication factor of an internal topic created now:
-// the config's, at most the live broker count (a cluster still starting
-// gets fewer replicas rather than none).
-func (b *Broker) internalRF(name string) int16 {
-	return int16(max(1, min(int(b.brokerInt(name)), len(b.meta.Image().LiveBrokers()))))
+// the config's, at most the live broker count. In a multi-node cluster
+// it first waits, up to internalTopicWait, for as many live brokers as
+// there are controllers (the nodes of a cluster normally start
+// together); then it takes what is there rather than nothing.
+func (b *Broker) internalRF(ctx context.Context, name string) int16 {
+	want := int(b.brokerInt(name))
+	if n := len(b.cfg.Controllers); n > 0 {
+		deadline := time.Now().Add(internalTopicWait)
+		for len(b.meta.Image().LiveBrokers()) < min(want, n) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return int16(max(1, min(want, len(b.meta.Image().LiveBrokers()))))
 }
+
+// internalTopicWait bounds internalRF's wait for brokers.
+const internalTopicWait = 15 * time.Second
 
 // ensureInternalTopic creates a compacted topic of the system tenant on
 // first start and waits until its partitions are open here.
-func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, rf int16, segmentBytes int64) (*meta.Topic, error) {
+func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, rfConfig string, segmentBytes int64) (*meta.Topic, error) {
 	if t, ok := b.meta.Image().TopicByName(meta.SystemTenant, name); ok {
 		// Another node may have created it after this node's partitions
 		// were last reconciled: wait until they reflect the image.
@@ -65,7 +77,7 @@ func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partition
 		return t, nil
 	}
 	spec := meta.TopicSpec{
-		Name: name, NumPartitions: partitions, ReplicationFactor: rf, Internal: true,
+		Name: name, NumPartitions: partitions, ReplicationFactor: b.internalRF(ctx, rfConfig), Internal: true,
 		Configs: map[string]string{
 			"cleanup.policy": "compact",
 			"segment.bytes":  strconv.FormatInt(segmentBytes, 10),

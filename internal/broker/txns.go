@@ -25,7 +25,7 @@ func (b *Broker) startTxns(ctx context.Context) error {
 	}
 	cfg.OffsetsPartitions = int32(len(offsets.Partitions))
 	t, err := b.ensureInternalTopic(ctx, coord.TransactionStateTopic,
-		int32(b.brokerInt("transaction.state.log.num.partitions")), b.internalRF("transaction.state.log.replication.factor"),
+		int32(b.brokerInt("transaction.state.log.num.partitions")), "transaction.state.log.replication.factor",
 		b.brokerInt("transaction.state.log.segment.bytes"))
 	if err != nil {
 		return err

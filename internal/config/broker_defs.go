@@ -342,7 +342,7 @@ var brokerOnlyDefs = []*Def{
 	},
 	{
 		Name: "offsets.topic.replication.factor", Type: Short, Default: str("3"), ReadOnly: true,
-		Doc: "The replication factor for the offsets topic. Strata creates it with the smaller of this and the number of live brokers.",
+		Doc:      "The replication factor for the offsets topic. Strata creates it with the smaller of this and the number of live brokers.",
 		Validate: atLeast(1),
 	},
 	{
@@ -402,7 +402,7 @@ var brokerOnlyDefs = []*Def{
 	},
 	{
 		Name: "transaction.state.log.replication.factor", Type: Short, Default: str("3"), ReadOnly: true,
-		Doc: "The replication factor for the transaction topic. Strata creates it with the smaller of this and the number of live brokers.",
+		Doc:      "The replication factor for the transaction topic. Strata creates it with the smaller of this and the number of live brokers.",
 		Validate: atLeast(1),
 	},
 	{

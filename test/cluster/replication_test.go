@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record"
+	"github.com/strata-db/strata/internal/record/recordtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -32,6 +33,8 @@ func TestReplicationFailover(t *testing.T) {
 	const topic, partitions = "durable", 3
 	createReplicated(t, cl, nodes[0], topic, partitions)
 	waitISR(t, cl, topic, partitions, 3)
+
+	checkLeaderHints(t, cl, nodes, topic)
 
 	prod := startProducer(t, nodes, topic, partitions)
 	prod.waitAcked(t, 0, 200)
@@ -364,5 +367,48 @@ func checkAcked(t *testing.T, n *node, log []string, acked []string, partition i
 	}
 	if len(missing) > 0 {
 		t.Fatalf("node %d partition %d: %d acknowledged records not there exactly once: %s", n.id, partition, len(missing), strings.Join(missing[:min(10, len(missing))], " "))
+	}
+}
+
+// checkLeaderHints produces and fetches at a follower of partition 0: it
+// answers NOT_LEADER_OR_FOLLOWER naming the leader (KIP-951).
+func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string) {
+	t.Helper()
+	pm, id, _ := partitionMeta(t, cl, topic, 0)
+	follower := nodes[pm.Replicas[0]-1]
+	if follower.id == pm.Leader {
+		follower = nodes[pm.Replicas[1]-1]
+	}
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Version, preq.Acks, preq.TimeoutMillis = 11, -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic, pt.TopicID = topic, id // kgo sends the highest version both sides serve
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = recordtest.Build(record.CompressionNone, recordtest.Rec{Value: []byte("x"), TimestampMs: time.Now().UnixMilli()})
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	var presp *kmsg.ProduceResponse
+	waitFor(t, 5*time.Second, "the follower to know the topic", func() bool {
+		presp = direct(t, cl, follower, preq).(*kmsg.ProduceResponse)
+		return presp.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code
+	})
+	sp := presp.Topics[0].Partitions[0]
+	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != pm.Leader ||
+		sp.CurrentLeader.LeaderEpoch != pm.LeaderEpoch || len(presp.Brokers) != 1 || presp.Brokers[0].NodeID != pm.Leader {
+		t.Fatalf("produce to follower %d: error %d, current leader %+v, brokers %+v (leader %d epoch %d)",
+			follower.id, sp.ErrorCode, sp.CurrentLeader, presp.Brokers, pm.Leader, pm.LeaderEpoch)
+	}
+	freq := kmsg.NewPtrFetchRequest()
+	freq.Version, freq.ReplicaID, freq.MaxBytes = 16, -1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = topic, id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	freq.Topics = append(freq.Topics, ft)
+	fresp := direct(t, cl, follower, freq).(*kmsg.FetchResponse)
+	fpr := fresp.Topics[0].Partitions[0]
+	if fpr.ErrorCode != kerr.NotLeaderForPartition.Code || fpr.CurrentLeader.LeaderID != pm.Leader || len(fresp.Brokers) != 1 {
+		t.Fatalf("fetch from follower %d: error %d, current leader %+v, brokers %+v", follower.id, fpr.ErrorCode, fpr.CurrentLeader, fresp.Brokers)
 	}
 }

@@ -70,6 +70,9 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 			if sp.ErrorCode != 0 {
 				failed = true
 			}
+			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && r.Version >= 10 {
+				addProduceLeaderHint(resp, &sp, im, t, rp.Partition)
+			}
 			st.Partitions = append(st.Partitions, sp)
 		}
 		resp.Topics = append(resp.Topics, st)
@@ -156,4 +159,25 @@ func batchCompression(b []byte) record.Compression {
 		return record.CompressionNone
 	}
 	return hdr.Compression()
+}
+
+// addProduceLeaderHint fills KIP-951's current leader of a refused
+// partition and lists the leader among the response's brokers.
+func addProduceLeaderHint(resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartition, im *meta.Image, t *meta.Topic, partition int32) {
+	leader, epoch, b, ok := leaderHint(im, t, partition)
+	if !ok {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	for _, have := range resp.Brokers {
+		if have.NodeID == leader {
+			return
+		}
+	}
+	rb := kmsg.NewProduceResponseBroker()
+	rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+	if b.Rack != "" {
+		rb.Rack = kmsg.StringPtr(b.Rack)
+	}
+	resp.Brokers = append(resp.Brokers, rb)
 }

@@ -41,11 +41,13 @@ func TestReplicationFailover(t *testing.T) {
 
 	t.Log("SIGKILL of the leader of partition 0 while the producer runs")
 	victim := nodes[leaderOf(t, cl, topic, 0)-1]
+	q, _ := victim.quorum()
 	killedAt := time.Now()
 	victim.kill()
-	resumed := prod.waitAckedAfter(t, 0, killedAt, 30*time.Second)
-	t.Logf("FAILOVER: node %d SIGKILLed; the producer's next acknowledged write to partition 0 came %v later",
-		victim.id, resumed.Sub(killedAt).Round(time.Millisecond))
+	// The first write sent once the process is gone and acknowledged.
+	resumed := prod.waitAckedAfter(t, 0, time.Now(), 30*time.Second)
+	t.Logf("FAILOVER: node %d (active controller: %v) SIGKILLed; the producer's first write sent after it acknowledged %v later",
+		victim.id, q.ActiveController == victim.id, resumed.Sub(killedAt).Round(time.Millisecond))
 
 	t.Log("the killed node restarts, truncates what it did not share and rejoins every ISR")
 	victim.spawn(victim.serverArgs(voters))
@@ -200,8 +202,9 @@ type producer struct {
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	acked map[int32][]string    // in acknowledgement order
-	last  map[int32][]time.Time // acknowledgement times
+	acked map[int32][]string // in acknowledgement order
+	sent  map[int32][]time.Time // when each acknowledged record was produced
+	ackAt map[int32][]time.Time // and acknowledged
 	errs  int
 }
 
@@ -217,7 +220,7 @@ func startProducer(t *testing.T, nodes []*node, topic string, partitions int32) 
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &producer{cl: cl, cancel: cancel, acked: map[int32][]string{}, last: map[int32][]time.Time{}}
+	pr := &producer{cl: cl, cancel: cancel, acked: map[int32][]string{}, sent: map[int32][]time.Time{}, ackAt: map[int32][]time.Time{}}
 	pr.wg.Add(1)
 	go func() {
 		defer pr.wg.Done()
@@ -232,7 +235,8 @@ func startProducer(t *testing.T, nodes []*node, topic string, partitions int32) 
 					return
 				}
 				pr.acked[r.Partition] = append(pr.acked[r.Partition], string(r.Value))
-				pr.last[r.Partition] = append(pr.last[r.Partition], time.Now())
+				pr.sent[r.Partition] = append(pr.sent[r.Partition], r.Timestamp) // set by kgo at Produce
+				pr.ackAt[r.Partition] = append(pr.ackAt[r.Partition], time.Now())
 			})
 			time.Sleep(time.Millisecond)
 		}
@@ -252,21 +256,21 @@ func (pr *producer) waitAcked(t *testing.T, p int32, n int) {
 	waitFor(t, 15*time.Second, fmt.Sprintf("%d acknowledged records on partition %d", n, p), func() bool { return pr.count(p) >= n })
 }
 
-// waitAckedAfter waits for an acknowledgement on partition p later than
-// since and returns its time.
+// waitAckedAfter waits until a record produced to partition p after
+// since is acknowledged and returns the earliest such acknowledgement.
 func (pr *producer) waitAckedAfter(t *testing.T, p int32, since time.Time, timeout time.Duration) time.Time {
 	t.Helper()
 	var at time.Time
 	waitFor(t, timeout, fmt.Sprintf("an acknowledged write to partition %d", p), func() bool {
 		pr.mu.Lock()
 		defer pr.mu.Unlock()
-		ts := pr.last[p]
-		if len(ts) > 0 && ts[len(ts)-1].After(since) {
-			i := sort.Search(len(ts), func(i int) bool { return ts[i].After(since) })
-			at = ts[i]
-			return true
+		at = time.Time{}
+		for i, s := range pr.sent[p] {
+			if s.After(since) && (at.IsZero() || pr.ackAt[p][i].Before(at)) {
+				at = pr.ackAt[p][i]
+			}
 		}
-		return false
+		return !at.IsZero()
 	})
 	return at
 }

@@ -202,7 +202,7 @@ type producer struct {
 	wg     sync.WaitGroup
 
 	mu    sync.Mutex
-	acked map[int32][]string // in acknowledgement order
+	acked map[int32][]string    // in acknowledgement order
 	sent  map[int32][]time.Time // when each acknowledged record was produced
 	ackAt map[int32][]time.Time // and acknowledged
 	errs  int

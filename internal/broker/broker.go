@@ -374,6 +374,8 @@ func (b *Broker) startStorage(ctx context.Context) error {
 	}
 	b.replicas = replica.NewManager(replica.Config{
 		NodeID: b.cfg.NodeID, Logs: b.logs, Meta: b.meta, Static: b.static(), Logger: b.log,
+		Controller: b.meta, BrokerEpoch: b.session.Epoch,
+		ReplicaLagTime: b.brokerDuration("replica.lag.time.max.ms"),
 	})
 	b.replicas.Reconcile()
 	b.reg.MustRegister(newPartitionCollector(b.replicas))

@@ -12,8 +12,8 @@ import (
 	"github.com/strata-db/strata/internal/replica"
 )
 
-// startGroups creates the offsets topic on first start, then loads the
-// partitions of it that this node leads into the group coordinator.
+// startGroups creates the offsets topic on first start and the group
+// coordinator; followLeadership loads the partitions this node leads.
 func (b *Broker) startGroups(ctx context.Context) error {
 	cfg := coord.DefaultConfig()
 	cfg.Partitions = int32(b.brokerInt("offsets.topic.num.partitions"))
@@ -34,21 +34,8 @@ func (b *Broker) startGroups(ctx context.Context) error {
 	}
 	b.groups = coord.New(cfg)
 
-	t, err := b.ensureOffsetsTopic(ctx, cfg.Partitions)
-	if err != nil {
+	if _, err := b.ensureOffsetsTopic(ctx, cfg.Partitions); err != nil {
 		return err
-	}
-	for i, p := range t.Partitions {
-		if p.Leader != b.cfg.NodeID {
-			continue
-		}
-		part, ok := b.replicas.Get(replica.Key{Topic: t.ID, Partition: int32(i)})
-		if !ok {
-			return fmt.Errorf("broker: offsets partition %d is not open: %v", i, b.replicas.OfflineError(replica.Key{Topic: t.ID, Partition: int32(i)}))
-		}
-		if err := b.groups.Load(int32(i), partitionLog{part}); err != nil {
-			return err
-		}
 	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.groups.RunExpiry(ctx) }()
@@ -56,12 +43,31 @@ func (b *Broker) startGroups(ctx context.Context) error {
 }
 
 func (b *Broker) ensureOffsetsTopic(ctx context.Context, partitions int32) (*meta.Topic, error) {
-	return b.ensureInternalTopic(ctx, coord.OffsetsTopic, partitions, b.brokerInt("offsets.topic.segment.bytes"))
+	return b.ensureInternalTopic(ctx, coord.OffsetsTopic, partitions, "offsets.topic.replication.factor", b.brokerInt("offsets.topic.segment.bytes"))
 }
+
+// internalRF is the replication factor of an internal topic created now:
+// the config's, at most the live broker count. In a multi-node cluster
+// it first waits, up to internalTopicWait, for as many live brokers as
+// there are controllers (the nodes of a cluster normally start
+// together); then it takes what is there rather than nothing.
+func (b *Broker) internalRF(ctx context.Context, name string) int16 {
+	want := int(b.brokerInt(name))
+	if n := len(b.cfg.Controllers); n > 0 {
+		deadline := time.Now().Add(internalTopicWait)
+		for len(b.meta.Image().LiveBrokers()) < min(want, n) && time.Now().Before(deadline) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return int16(max(1, min(want, len(b.meta.Image().LiveBrokers()))))
+}
+
+// internalTopicWait bounds internalRF's wait for brokers.
+const internalTopicWait = 15 * time.Second
 
 // ensureInternalTopic creates a compacted topic of the system tenant on
 // first start and waits until its partitions are open here.
-func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, segmentBytes int64) (*meta.Topic, error) {
+func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partitions int32, rfConfig string, segmentBytes int64) (*meta.Topic, error) {
 	if t, ok := b.meta.Image().TopicByName(meta.SystemTenant, name); ok {
 		// Another node may have created it after this node's partitions
 		// were last reconciled: wait until they reflect the image.
@@ -71,7 +77,7 @@ func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partition
 		return t, nil
 	}
 	spec := meta.TopicSpec{
-		Name: name, NumPartitions: partitions, ReplicationFactor: 1, Internal: true,
+		Name: name, NumPartitions: partitions, ReplicationFactor: b.internalRF(ctx, rfConfig), Internal: true,
 		Configs: map[string]string{
 			"cleanup.policy": "compact",
 			"segment.bytes":  strconv.FormatInt(segmentBytes, 10),
@@ -95,21 +101,95 @@ func (b *Broker) ensureInternalTopic(ctx context.Context, name string, partition
 // partitionLog lets the coordinator use a partition of the offsets topic.
 type partitionLog struct{ p *replica.Partition }
 
+// coordinatorWriteTimeout bounds how long a coordinator's write waits for
+// replication (Kafka's offsets.commit.timeout.ms default).
+const coordinatorWriteTimeout = 5 * time.Second
+
 // Append writes as a coordinator: transactional offset commits carry
 // their producer's id and epoch but no sequence (Kafka's
-// AppendOrigin.COORDINATOR).
+// AppendOrigin.COORDINATOR). It returns once the batch is committed (the
+// HW passed it), as the coordinators expect.
 func (l partitionLog) Append(batch []byte) (int64, error) {
 	res, err := l.p.AppendWith(batch, replica.AppendOptions{Origin: log.OriginCoordinator})
-	return res.BaseOffset, err
+	if err != nil {
+		return -1, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), coordinatorWriteTimeout)
+	defer cancel()
+	if err := l.p.WaitReplicated(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
+		return -1, err
+	}
+	return res.BaseOffset, nil
 }
 
+// Read and EndOffset serve the coordinator's replay when it loads a
+// partition it now leads: up to the log end, since what the log holds
+// above the HW will be committed by this leader (see ReadUncommitted).
 func (l partitionLog) Read(offset int64, maxBytes int) ([]byte, error) {
-	f, err := l.p.Read(offset, maxBytes, true)
-	return f.Records, err
+	return l.p.ReadUncommitted(offset, maxBytes)
 }
 
 func (l partitionLog) StartOffset() int64 { return l.p.LogStartOffset() }
-func (l partitionLog) EndOffset() int64   { return l.p.HighWatermark() }
+func (l partitionLog) EndOffset() int64   { return l.p.LogEndOffset() }
+
+// followLeadership keeps the coordinators' loaded partitions equal to the
+// partitions of the internal topics this node leads: after every
+// reconciliation of the partitions, and every second to retry a failed
+// load. FindCoordinator follows, since it names the leader.
+func (b *Broker) followLeadership(ctx context.Context, loaded map[replica.Key]int32) {
+	for {
+		ch := b.replicas.Changed()
+		b.syncCoordinators(loaded)
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// syncCoordinators loads and unloads coordinator partitions; loaded maps
+// each loaded partition to the leader epoch it was loaded at. Groups go
+// first: completing a transaction writes markers the group coordinator
+// applies.
+func (b *Broker) syncCoordinators(loaded map[replica.Key]int32) {
+	im := b.meta.Image()
+	if t, ok := im.TopicByName(meta.SystemTenant, coord.OffsetsTopic); ok {
+		b.syncTopic(t, loaded, func(id int32, p *replica.Partition) error { return b.groups.Load(id, partitionLog{p}) }, b.groups.Unload)
+	}
+	if t, ok := im.TopicByName(meta.SystemTenant, coord.TransactionStateTopic); ok && b.txns != nil {
+		b.syncTopic(t, loaded, func(id int32, p *replica.Partition) error {
+			return b.txns.Load(id, partitionLog{p}, p.LeaderEpoch())
+		}, b.txns.Unload)
+	}
+}
+
+func (b *Broker) syncTopic(t *meta.Topic, loaded map[replica.Key]int32, load func(int32, *replica.Partition) error, unload func(int32)) {
+	for i := range t.Partitions {
+		k := replica.Key{Topic: t.ID, Partition: int32(i)}
+		p, ok := b.replicas.Get(k)
+		leading := ok && p.IsLeader()
+		epoch, was := loaded[k]
+		if was && (!leading || epoch != p.LeaderEpoch()) {
+			unload(int32(i))
+			delete(loaded, k)
+			b.log.Info("unloaded coordinator partition", "topic", t.Name, "partition", i)
+		}
+		if !leading {
+			continue
+		}
+		if _, now := loaded[k]; now {
+			continue
+		}
+		epoch = p.LeaderEpoch()
+		if err := load(int32(i), p); err != nil {
+			b.log.Error("cannot load coordinator partition", "topic", t.Name, "partition", i, "err", err)
+			continue
+		}
+		loaded[k] = epoch
+	}
+}
 
 // groupTopics shows consumer groups the tenants' topics from the metadata
 // image. A snapshot is one image; its raft index is its version.

@@ -10,11 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// startTxns creates the transaction state topic on first start, then
-// loads the partitions of it that this node leads into the transaction
-// coordinator. It runs after startGroups: completing a transaction found
-// half-done writes markers to the offsets topic, whose group coordinator
-// must have loaded to apply them.
+// startTxns creates the transaction state topic on first start and the
+// transaction coordinator, then loads the coordinator partitions this node
+// leads (groups and transactions) and starts following leadership.
 func (b *Broker) startTxns(ctx context.Context) error {
 	cfg := coord.DefaultTxnConfig()
 	cfg.MaxTimeout = b.brokerDuration("transaction.max.timeout.ms")
@@ -27,7 +25,8 @@ func (b *Broker) startTxns(ctx context.Context) error {
 	}
 	cfg.OffsetsPartitions = int32(len(offsets.Partitions))
 	t, err := b.ensureInternalTopic(ctx, coord.TransactionStateTopic,
-		int32(b.brokerInt("transaction.state.log.num.partitions")), b.brokerInt("transaction.state.log.segment.bytes"))
+		int32(b.brokerInt("transaction.state.log.num.partitions")), "transaction.state.log.replication.factor",
+		b.brokerInt("transaction.state.log.segment.bytes"))
 	if err != nil {
 		return err
 	}
@@ -40,21 +39,13 @@ func (b *Broker) startTxns(ctx context.Context) error {
 	if b.txns, err = coord.NewTxn(cfg); err != nil {
 		return fmt.Errorf("broker: %w", err)
 	}
-	for i, p := range t.Partitions {
-		if p.Leader != b.cfg.NodeID {
-			continue
-		}
-		k := replica.Key{Topic: t.ID, Partition: int32(i)}
-		part, ok := b.replicas.Get(k)
-		if !ok {
-			return fmt.Errorf("broker: transaction state partition %d is not open: %v", i, b.replicas.OfflineError(k))
-		}
-		if err := b.txns.Load(int32(i), partitionLog{part}, part.LeaderEpoch()); err != nil {
-			return err
-		}
-	}
 	b.wg.Add(1)
 	go func() { defer b.wg.Done(); b.txns.Run(ctx) }()
+	// Load what this node leads before serving, then follow leadership.
+	loaded := map[replica.Key]int32{}
+	b.syncCoordinators(loaded)
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.followLeadership(ctx, loaded) }()
 	return nil
 }
 
@@ -73,7 +64,7 @@ func (s producerIDSource) AllocateProducerIDs(ctx context.Context, size int64) (
 // offsets topic is then applied by the group coordinator.
 type markerWriter struct{ b *Broker }
 
-func (w markerWriter) WriteTxnMarker(_ context.Context, tenant string, p coord.TxnPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
+func (w markerWriter) WriteTxnMarker(ctx context.Context, tenant string, p coord.TxnPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
 	owner, name := meta.TenantID(tenant), p.Topic
 	if p.Offsets {
 		owner, name = meta.SystemTenant, coord.OffsetsTopic
@@ -90,7 +81,9 @@ func (w markerWriter) WriteTxnMarker(_ context.Context, tenant string, p coord.T
 		}
 		return fmt.Errorf("%w: %s-%d is not open on node %d", kerr.NotLeaderForPartition, name, p.Partition, w.b.cfg.NodeID)
 	}
-	if _, err := part.WriteTxnMarker(producerID, epoch, commit, coordinatorEpoch); err != nil {
+	wctx, cancel := context.WithTimeout(ctx, coordinatorWriteTimeout)
+	defer cancel()
+	if _, err := part.WriteTxnMarkerReplicated(wctx, producerID, epoch, commit, coordinatorEpoch); err != nil {
 		return err
 	}
 	if p.Offsets {

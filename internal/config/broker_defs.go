@@ -341,6 +341,11 @@ var brokerOnlyDefs = []*Def{
 		Validate: atLeast(1),
 	},
 	{
+		Name: "offsets.topic.replication.factor", Type: Short, Default: str("3"), ReadOnly: true,
+		Doc:      "The replication factor for the offsets topic. Strata creates it with the smaller of this and the number of live brokers.",
+		Validate: atLeast(1),
+	},
+	{
 		Name: "offsets.topic.segment.bytes", Type: Int, Default: str("104857600"), ReadOnly: true,
 		Doc:      "The offsets topic segment bytes should be kept relatively small in order to facilitate faster log compaction and cache loads.",
 		Validate: atLeast(1),
@@ -393,6 +398,11 @@ var brokerOnlyDefs = []*Def{
 	{
 		Name: "transaction.state.log.num.partitions", Type: Int, Default: str("50"), ReadOnly: true,
 		Doc:      "The number of partitions for the transaction topic (should not change after deployment).",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "transaction.state.log.replication.factor", Type: Short, Default: str("3"), ReadOnly: true,
+		Doc:      "The replication factor for the transaction topic. Strata creates it with the smaller of this and the number of live brokers.",
 		Validate: atLeast(1),
 	},
 	{

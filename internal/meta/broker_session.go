@@ -179,12 +179,29 @@ func (bs *BrokerSession) Shutdown(ctx context.Context) error {
 	for {
 		res, err := bs.heartbeat(ctx, true)
 		if err == nil && res.ShouldShutdown {
-			return nil
+			// The partitions move once this node applies the entry: wait
+			// for it, so that requests in flight are refused with
+			// NOT_LEADER_OR_FOLLOWER before the listener closes.
+			return bs.waitFenced(ctx)
 		}
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("meta: controlled shutdown of broker %d: %w (last: %v)", bs.reg.ID, ctx.Err(), err)
 		case <-time.After(bs.interval):
+		}
+	}
+}
+
+// waitFenced waits until the local image shows this registration fenced.
+func (bs *BrokerSession) waitFenced(ctx context.Context) error {
+	for {
+		if b, ok := bs.s.Image().Broker(bs.reg.ID); !ok || b.Epoch != bs.epoch || b.Fenced {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("meta: controlled shutdown of broker %d: not applied here: %w", bs.reg.ID, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
 		}
 	}
 }

@@ -26,9 +26,15 @@ import (
 //   - A broker not heard from for the session timeout is fenced
 //     (FenceBroker). Sessions live only in the active controller's memory: a
 //     new active controller starts every broker with a fresh session.
-//   - A heartbeat asking to shut down records ControlledShutdown and fences
-//     the broker. Phase B moves its leaderships away between the two and
-//     answers ShouldShutdown only when none is left.
+//   - A heartbeat asking to shut down records ControlledShutdown, moves
+//     the broker's leaderships to other in-sync replicas and takes it out
+//     of every ISR (partition_change.go), and fences it, all in one entry:
+//     once it applies the broker leads nothing, and ShouldShutdown is
+//     answered.
+//   - Every fencing, unfencing and shutdown entry carries the leader
+//     elections it makes necessary, and the active controller also runs
+//     the elections on its own whenever the image changes (a new active
+//     controller picks up what its predecessor left).
 
 // BrokerRegistration is a broker's request to (re)join.
 type BrokerRegistration struct {
@@ -79,6 +85,8 @@ type controller struct {
 	// earlier entry); sessions are valid only then.
 	isActive bool
 	sessions map[int32]session
+	// electedAt is the image index electLeaders last planned from.
+	electedAt uint64
 }
 
 // session is what the active controller knows of a broker's liveness.
@@ -121,6 +129,41 @@ func (c *controller) run(ctx context.Context) {
 			}
 		}
 		c.fenceExpired(ctx)
+		c.electLeaders(ctx)
+	}
+}
+
+// electLeaders commits the elections the current image calls for
+// (planElections), once per image.
+func (c *controller) electLeaders(ctx context.Context) {
+	im := c.s.Image()
+	c.mu.Lock()
+	seen := c.electedAt
+	c.mu.Unlock()
+	if im.Index == seen {
+		return
+	}
+	recs := planElections(im, aliveExcept(im, nil, nil))
+	if len(recs) > 0 {
+		if _, err := c.propose(ctx, recs); err != nil {
+			c.s.cfg.Logger.Warn("controller: leader elections", "err", err)
+			return
+		}
+		c.logChanges(recs)
+		im = c.s.Image()
+	}
+	c.mu.Lock()
+	c.electedAt = im.Index
+	c.mu.Unlock()
+}
+
+// logChanges logs the partition changes among recs.
+func (c *controller) logChanges(recs []Record) {
+	for _, r := range recs {
+		if pc := r.PartitionChange; pc != nil {
+			c.s.cfg.Logger.Info("partition change", "topic", pc.Topic.String(), "partition", pc.Partition,
+				"leader", pc.Leader, "isr", pc.ISR, "reason", pc.Reason)
+		}
 	}
 }
 
@@ -176,11 +219,20 @@ func (c *controller) fenceExpired(ctx context.Context) {
 	if len(recs) == 0 {
 		return
 	}
+	var down []int32
+	for _, r := range recs {
+		down = append(down, r.FenceBroker.ID)
+	}
+	fences := len(recs)
+	recs = append(recs, planElections(im, aliveExcept(im, down, nil))...)
 	errs, err := c.propose(ctx, recs)
-	for i, r := range recs {
+	for i, r := range recs[:fences] {
 		if err == nil && errs[i] == nil {
 			c.s.cfg.Logger.Warn("fenced broker: session expired", "node", r.FenceBroker.ID, "epoch", r.FenceBroker.Epoch, "timeout", c.s.cfg.SessionTimeout)
 		}
+	}
+	if err == nil {
+		c.logChanges(recs[fences:])
 	}
 }
 
@@ -300,11 +352,15 @@ func (c *controller) heartbeat(ctx context.Context, hb *BrokerHeartbeat) (*Heart
 	ref := &BrokerRef{ID: b.ID, Epoch: b.Epoch}
 	if hb.WantShutdown {
 		if !b.InControlledShutdown || !b.Fenced {
-			// Phase B: move leaderships away before fencing.
-			recs := []Record{{ControlledShutdown: ref}, {FenceBroker: ref}}
+			// Leaderships move away and the broker leaves the ISRs
+			// before it is fenced, in the same entry.
+			recs := []Record{{ControlledShutdown: ref}}
+			recs = append(recs, planElections(im, aliveExcept(im, []int32{b.ID}, nil))...)
+			recs = append(recs, Record{FenceBroker: ref})
 			if _, err := c.propose(ctx, recs); err != nil {
 				return nil, err
 			}
+			c.logChanges(recs)
 			c.s.cfg.Logger.Info("controlled shutdown of broker", "node", b.ID, "epoch", b.Epoch)
 		}
 		c.mu.Lock()
@@ -315,7 +371,11 @@ func (c *controller) heartbeat(ctx context.Context, hb *BrokerHeartbeat) (*Heart
 	c.touch(b.ID, b.Epoch)
 	res := &HeartbeatResult{Fenced: b.Fenced, CaughtUp: hb.AppliedIndex >= im.Index}
 	if b.Fenced && res.CaughtUp && !b.InControlledShutdown {
-		errs, err := c.propose(ctx, []Record{{UnfenceBroker: ref}})
+		// Partitions left without a leader whose last in-sync replica is
+		// this broker get it back as leader in the same entry.
+		recs := []Record{{UnfenceBroker: ref}}
+		recs = append(recs, planElections(im, aliveExcept(im, nil, []int32{b.ID}))...)
+		errs, err := c.propose(ctx, recs)
 		if err == nil {
 			err = errs[0]
 		}

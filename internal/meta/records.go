@@ -26,6 +26,9 @@ type Record struct {
 	FenceBroker        *BrokerRef `json:"fenceBroker,omitempty"`
 	UnfenceBroker      *BrokerRef `json:"unfenceBroker,omitempty"`
 	ControlledShutdown *BrokerRef `json:"controlledShutdown,omitempty"`
+	// Leaders and ISRs (partition_change.go).
+	PartitionChange *PartitionChange `json:"partitionChange,omitempty"`
+	AlterPartition  *AlterPartition  `json:"alterPartition,omitempty"`
 }
 
 // BrokerRef names one registration of a broker: a record naming an epoch
@@ -114,6 +117,10 @@ func (im *Image) apply(r *Record) error {
 		return nil
 	case r.AllocateProducerIDs != nil:
 		return im.applyAllocateProducerIDs(r.AllocateProducerIDs)
+	case r.PartitionChange != nil:
+		return im.applyPartitionChange(r.PartitionChange)
+	case r.AlterPartition != nil:
+		return im.applyAlterPartition(r.AlterPartition)
 	}
 	return fmt.Errorf("meta: empty record")
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -34,6 +36,21 @@ type Config struct {
 	// ProducerExpiryInterval is how often idle producers are expired
 	// (producer.id.expiration.check.interval.ms); 0: 10 minutes.
 	ProducerExpiryInterval time.Duration
+
+	// Controller takes leaders' ISR changes (AlterPartition); nil: ISRs
+	// never change (tests of one node).
+	Controller Controller
+	// BrokerEpoch is this broker's registration epoch, sent with replica
+	// fetches (KIP-903); nil: -1.
+	BrokerEpoch func() int64
+	// ReplicaLagTime is replica.lag.time.max.ms: a follower that has not
+	// caught up with its leader for this long leaves the ISR. 0: 30s.
+	ReplicaLagTime time.Duration
+}
+
+// Controller is what leaders need from the active controller.
+type Controller interface {
+	AlterPartition(ctx context.Context, change meta.AlterPartition) error
 }
 
 // Manager keeps the set of open partitions equal to what the metadata image
@@ -57,6 +74,9 @@ type Manager struct {
 	rmu        sync.Mutex
 	reconciled uint64
 	changed    chan struct{}
+
+	// fetchers by leader broker; used only by the reconciling goroutine.
+	fetchers map[int32]*fetcher
 }
 
 func NewManager(cfg Config) *Manager {
@@ -72,12 +92,30 @@ func NewManager(cfg Config) *Manager {
 	if cfg.ProducerExpiryInterval == 0 {
 		cfg.ProducerExpiryInterval = 10 * time.Minute
 	}
+	if cfg.ReplicaLagTime == 0 {
+		cfg.ReplicaLagTime = 30 * time.Second
+	}
 	return &Manager{
 		cfg: cfg, log: cfg.Logger,
 		parts: map[Key]*Partition{}, offline: map[Key]error{},
 		seenTopics: map[meta.TopicID]*meta.Topic{},
 		changed:    make(chan struct{}),
+		fetchers:   map[int32]*fetcher{},
 	}
+}
+
+// Changed returns a channel closed at the next reconciliation.
+func (m *Manager) Changed() <-chan struct{} {
+	m.rmu.Lock()
+	defer m.rmu.Unlock()
+	return m.changed
+}
+
+func (m *Manager) brokerEpoch() int64 {
+	if m.cfg.BrokerEpoch == nil {
+		return -1
+	}
+	return m.cfg.BrokerEpoch()
 }
 
 // WaitReconciled blocks until the partitions reflect the image at index, or
@@ -140,6 +178,10 @@ func (m *Manager) Run(ctx context.Context) {
 	defer retry.Stop()
 	expiry := time.NewTicker(m.cfg.ProducerExpiryInterval)
 	defer expiry.Stop()
+	// Kafka checks for lagging followers every half lag time.
+	lag := time.NewTicker(m.cfg.ReplicaLagTime / 2)
+	defer lag.Stop()
+	defer m.stopFetchers()
 	// Changes committed before the subscription sent no notification.
 	m.Reconcile()
 	for {
@@ -148,6 +190,11 @@ func (m *Manager) Run(ctx context.Context) {
 			return
 		case <-expiry.C:
 			m.expireProducers()
+			continue
+		case <-lag.C:
+			for _, p := range m.Partitions() {
+				p.shrinkISR(m.cfg.ReplicaLagTime)
+			}
 			continue
 		case <-changes:
 		case <-retry.C:
@@ -193,6 +240,7 @@ func (m *Manager) Reconcile() {
 	for _, t := range desired {
 		m.seenTopics[t.ID] = t
 	}
+	m.syncFetchers(im)
 	m.setReconciled(im.Index)
 }
 
@@ -229,24 +277,17 @@ func (m *Manager) apply(im *meta.Image, k Key, t *meta.Topic) {
 		m.log.Error("invalid effective topic config; using defaults", "topic", t.Name, "err", err)
 		tc, _ = config.EffectiveTopic(config.Layers{})
 	}
+	st := t.Partitions[k.Partition]
 	if p, ok := m.Get(k); ok {
 		if *p.Config() != tc {
 			if err := p.setConfig(tc); err != nil {
 				m.log.Error("cannot apply topic config", "topic", t.Name, "partition", k.Partition, "err", err)
 			}
 		}
+		m.applyState(p, t, st)
 		return
 	}
-	epoch := t.Partitions[k.Partition].LeaderEpoch
 	l, err := m.cfg.Logs.Open(logName(k), LogConfig(tc))
-	if err == nil {
-		// The epoch begins now, not at the first produce: no checkpoint
-		// write on the produce path. If this fails the first append
-		// records the epoch instead.
-		if berr := l.BeginEpoch(epoch); berr != nil {
-			m.log.Warn("cannot record leader epoch", "topic", t.Name, "partition", k.Partition, "err", berr)
-		}
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if err != nil {
@@ -257,7 +298,85 @@ func (m *Manager) apply(im *meta.Image, k Key, t *meta.Topic) {
 		return
 	}
 	delete(m.offline, k)
-	m.parts[k] = newPartition(k, l, tc, epoch, m.cfg.Now)
+	p := newPartition(k, l, tc, -1, m.cfg.Now)
+	if m.cfg.Controller != nil {
+		p.sendISR = m.sendISR
+	}
+	m.applyState(p, t, st)
+	m.parts[k] = p
+}
+
+// applyState gives a partition its state from the image, logging role
+// changes.
+func (m *Manager) applyState(p *Partition, t *meta.Topic, st meta.Partition) {
+	old := p.State()
+	if old.LeaderEpoch == st.LeaderEpoch && old.PartitionEpoch == st.PartitionEpoch && old.Leader == st.Leader {
+		return
+	}
+	p.applyState(m.cfg.NodeID, st)
+	if old.LeaderEpoch != st.LeaderEpoch || old.Leader != st.Leader {
+		role := "follower"
+		if st.Leader == m.cfg.NodeID {
+			role = "leader"
+		}
+		m.log.Info("partition role", "topic", t.Name, "partition", p.key.Partition, "role", role,
+			"leader", st.Leader, "epoch", st.LeaderEpoch, "isr", st.ISR)
+	}
+}
+
+// sendISR sends a leader's ISR change to the controller (ISRSender).
+func (m *Manager) sendISR(p *Partition, change meta.AlterPartition) {
+	change.BrokerEpoch = m.brokerEpoch()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := m.cfg.Controller.AlterPartition(ctx, change); err != nil {
+		m.log.Warn("ISR change refused", "partition", p.key.String(), "isr", change.ISR, "partition_epoch", change.PartitionEpoch, "err", err)
+		p.ISRChangeFailed(change.PartitionEpoch)
+		return
+	}
+	m.log.Info("ISR changed", "partition", p.key.String(), "isr", change.ISR)
+}
+
+// syncFetchers gives each leader's fetcher the partitions this node
+// follows from it, starting and stopping fetchers as leaders come and go.
+func (m *Manager) syncFetchers(im *meta.Image) {
+	byLeader := map[int32]map[Key]*followed{}
+	for _, p := range m.Partitions() {
+		st := p.State()
+		if st.Leader == m.cfg.NodeID || st.Leader == meta.NoLeader {
+			continue
+		}
+		if byLeader[st.Leader] == nil {
+			byLeader[st.Leader] = map[Key]*followed{}
+		}
+		byLeader[st.Leader][p.key] = &followed{p: p, leaderEpoch: st.LeaderEpoch}
+	}
+	for id, f := range m.fetchers {
+		if _, ok := byLeader[id]; !ok {
+			f.stop()
+			delete(m.fetchers, id)
+		}
+	}
+	for id, parts := range byLeader {
+		b, ok := im.Broker(id)
+		if !ok {
+			continue
+		}
+		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		f, ok := m.fetchers[id]
+		if !ok {
+			f = newFetcher(m, id, addr)
+			m.fetchers[id] = f
+		}
+		f.set(addr, parts)
+	}
+}
+
+func (m *Manager) stopFetchers() {
+	for id, f := range m.fetchers {
+		f.stop()
+		delete(m.fetchers, id)
+	}
 }
 
 func (m *Manager) closeUndesired(desired map[Key]*meta.Topic) {

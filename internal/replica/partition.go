@@ -39,22 +39,39 @@ type Partition struct {
 	epoch atomic.Int32
 	hw    atomic.Int64
 
-	mu sync.Mutex // serialises appends
+	mu sync.Mutex // serialises appends and guards the replication state
 	// verifying holds the KIP-890 guard of each producer whose
 	// transactional write is being verified with the coordinator (txn.go);
 	// guarded by mu.
 	verifying map[int64]*TxnVerification
 
+	// Replication state (replication.go), guarded by mu: this node, the
+	// partition's state in the image, the leader's view of its followers
+	// (nil unless this node leads), and a channel closed and replaced
+	// whenever the HW or the role changes.
+	node    int32
+	state   meta.Partition
+	leading *leaderState
+	hwMoved chan struct{}
+	// sendISR sends a leader's ISR changes to the controller; nil in
+	// tests without a controller (the ISR then never changes).
+	sendISR ISRSender
+
 	wmu     sync.Mutex
 	waiters map[*Waiter]struct{}
 }
 
+// newPartition returns a partition of one replica, this node (id 0),
+// leading at epoch; the manager then applies the image's state.
 func newPartition(key Key, l *log.Log, cfg config.Topic, epoch int32, now func() time.Time) *Partition {
-	p := &Partition{key: key, log: l, now: now, waiters: map[*Waiter]struct{}{}, verifying: map[int64]*TxnVerification{}}
+	p := &Partition{key: key, log: l, now: now, waiters: map[*Waiter]struct{}{}, verifying: map[int64]*TxnVerification{},
+		hwMoved: make(chan struct{})}
 	p.cfg.Store(&cfg)
-	p.epoch.Store(epoch)
-	// A single replica's data is committed once it is in its log.
-	p.hw.Store(l.LogEndOffset())
+	// The HW is not persisted: it starts at the log start and the leader
+	// moves it up as soon as it knows its ISR's offsets (at once for a
+	// single replica).
+	p.hw.Store(l.LogStartOffset())
+	p.applyState(0, meta.Partition{Replicas: []int32{0}, ISR: []int32{0}, Leader: 0, LeaderEpoch: epoch})
 	return p
 }
 
@@ -78,7 +95,11 @@ const maxDecompressedBatch = 128 << 20
 
 // AppendResult is what a producer is told about an append.
 type AppendResult struct {
-	BaseOffset     int64
+	BaseOffset int64
+	// LastOffset and LeaderEpoch say what acks=all waits for
+	// (WaitReplicated(LastOffset+1, LeaderEpoch)).
+	LastOffset     int64
+	LeaderEpoch    int32
 	LogAppendTime  int64 // -1 unless the topic uses LogAppendTime
 	LogStartOffset int64
 }
@@ -132,42 +153,46 @@ func (p *Partition) AppendWith(records []byte, opts AppendOptions) (AppendResult
 	if err != nil {
 		return res, appendError(err)
 	}
+	res = AppendResult{BaseOffset: info.FirstOffset, LastOffset: info.LastOffset, LeaderEpoch: info.epoch,
+		LogAppendTime: appendTime, LogStartOffset: info.LogStartOffset}
 	if info.Duplicate {
-		return AppendResult{BaseOffset: info.FirstOffset, LogAppendTime: info.LogAppendTimeMs, LogStartOffset: info.LogStartOffset}, nil
+		res.LogAppendTime = info.LogAppendTimeMs
+		return res, nil
 	}
-	p.notify()
-	return AppendResult{BaseOffset: info.FirstOffset, LogAppendTime: appendTime, LogStartOffset: info.LogStartOffset}, nil
+	p.notify() // followers fetch up to the log end
+	return res, nil
 }
 
-// appendLocked checks the KIP-890 guard and appends; caller holds mu.
-func (p *Partition) appendLocked(records []byte, opts AppendOptions, appendTime int64) (log.AppendInfo, error) {
+// leaderAppend is a log append with the leader epoch it was made at.
+type leaderAppend struct {
+	log.AppendInfo
+	epoch int32
+}
+
+// appendLocked checks leadership and the KIP-890 guard and appends;
+// caller holds mu.
+func (p *Partition) appendLocked(records []byte, opts AppendOptions, appendTime int64) (leaderAppend, error) {
+	if p.leading == nil {
+		return leaderAppend{}, fmt.Errorf("%w: node %d does not lead %s", kerr.NotLeaderForPartition, p.node, p.key)
+	}
 	h, _ := record.ParseHeader(records) // validated
 	if opts.Verify && h.Transactional() {
 		if err := p.checkVerificationLocked(h.ProducerID, h.ProducerEpoch, opts.Verification); err != nil {
-			return log.AppendInfo{}, err
+			return leaderAppend{}, err
 		}
 	}
-	info, err := p.log.AppendAs(opts.Origin, records, p.epoch.Load(), appendTime)
+	epoch := p.epoch.Load()
+	info, err := p.log.AppendAs(opts.Origin, records, epoch, appendTime)
 	if err != nil {
-		return info, err
+		return leaderAppend{}, err
 	}
 	if opts.Verification != nil && p.verifying[h.ProducerID] == opts.Verification {
 		delete(p.verifying, h.ProducerID) // the transaction is open here now
 	}
 	if !info.Duplicate {
-		p.advanceHighWatermarkLocked(info.LastOffset + 1)
+		p.maybeAdvanceHWLocked()
 	}
-	return info, nil
-}
-
-// advanceHighWatermarkLocked moves the high watermark up to hw. A single
-// replica's data is committed once it is in its log. Caller holds mu.
-func (p *Partition) advanceHighWatermarkLocked(hw int64) {
-	if hw > p.hw.Load() {
-		p.hw.Store(hw)
-		p.log.SetRetentionUpperBound(hw)
-	}
-	p.log.UpdateHighWatermark(p.hw.Load())
+	return leaderAppend{info, epoch}, nil
 }
 
 // appendError maps a log error to the Kafka error the writer must see.
@@ -332,19 +357,40 @@ func (p *Partition) ReadIsolated(offset int64, maxBytes int, minOne, committed b
 		return f, nil // above the watermark but not out of range: nothing visible yet
 	}
 	recs, err := p.log.Read(offset, maxBytes, upper, minOne)
-	switch {
-	case errors.Is(err, log.ErrOffsetOutOfRange):
-		return f, fmt.Errorf("%w: offset %d outside [%d, %d]", kerr.OffsetOutOfRange, offset, f.LogStartOffset, hw)
-	case errors.Is(err, log.ErrCorruptData), errors.Is(err, log.ErrStorage):
-		return f, fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
-	case err != nil:
-		return f, err
+	if err != nil {
+		return f, readError(err, offset, f.LogStartOffset, hw)
 	}
 	f.Records = recs
 	if committed && len(recs) > 0 {
 		f.Aborted = p.log.AbortedTxns(offset, nextOffsetAfter(recs))
 	}
 	return f, nil
+}
+
+// ReadUncommitted reads whole batches from offset up to the log end, above
+// the HW too: a coordinator that becomes leader replays everything its
+// log holds, which the followers then copy.
+func (p *Partition) ReadUncommitted(offset int64, maxBytes int) ([]byte, error) {
+	end := p.log.LogEndOffset()
+	if offset >= end {
+		return nil, nil
+	}
+	recs, err := p.log.Read(offset, maxBytes, end, true)
+	if err != nil {
+		return nil, readError(err, offset, p.log.LogStartOffset(), end)
+	}
+	return recs, nil
+}
+
+// readError maps a log read error to the Kafka error a reader sees.
+func readError(err error, offset, start, end int64) error {
+	switch {
+	case errors.Is(err, log.ErrOffsetOutOfRange):
+		return fmt.Errorf("%w: offset %d outside [%d, %d]", kerr.OffsetOutOfRange, offset, start, end)
+	case errors.Is(err, log.ErrCorruptData), errors.Is(err, log.ErrStorage):
+		return fmt.Errorf("%w: %w", kerr.KafkaStorageError, err)
+	}
+	return err
 }
 
 // nextOffsetAfter is the offset after the last of whole batches b.

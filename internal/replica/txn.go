@@ -17,6 +17,7 @@ package replica
 // again).
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/strata-db/strata/internal/log"
@@ -85,18 +86,39 @@ func (p *Partition) checkVerificationLocked(producerID int64, producerEpoch int1
 // marker (same epoch, coordinator epoch and outcome, nothing written by
 // the producer since) returns that marker's offset and writes nothing.
 func (p *Partition) WriteTxnMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) (int64, error) {
+	off, _, err := p.writeTxnMarker(producerID, producerEpoch, commit, coordinatorEpoch)
+	return off, err
+}
+
+// WriteTxnMarkerReplicated is WriteTxnMarker that also waits, within ctx,
+// until the marker is committed (Kafka writes markers with acks=all): a
+// transaction is complete only once its markers cannot be lost.
+func (p *Partition) WriteTxnMarkerReplicated(ctx context.Context, producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) (int64, error) {
+	off, epoch, err := p.writeTxnMarker(producerID, producerEpoch, commit, coordinatorEpoch)
+	if err != nil {
+		return -1, err
+	}
+	return off, p.WaitReplicated(ctx, off+1, epoch)
+}
+
+func (p *Partition) writeTxnMarker(producerID int64, producerEpoch int16, commit bool, coordinatorEpoch int32) (int64, int32, error) {
 	p.mu.Lock()
+	if p.leading == nil {
+		p.mu.Unlock()
+		return -1, -1, fmt.Errorf("%w: node %d does not lead %s", kerr.NotLeaderForPartition, p.node, p.key)
+	}
 	delete(p.verifying, producerID)
-	off, err := p.log.AppendTxnMarker(producerID, producerEpoch, commit, coordinatorEpoch, p.epoch.Load())
+	epoch := p.epoch.Load()
+	off, err := p.log.AppendTxnMarker(producerID, producerEpoch, commit, coordinatorEpoch, epoch)
 	if err == nil {
-		p.advanceHighWatermarkLocked(p.log.LogEndOffset())
+		p.maybeAdvanceHWLocked()
 	}
 	p.mu.Unlock()
 	if err != nil {
-		return -1, appendError(err)
+		return -1, -1, appendError(err)
 	}
 	p.notify()
-	return off, nil
+	return off, epoch, nil
 }
 
 // HasOngoingTxn reports whether producerID has a transaction open on this

@@ -22,6 +22,8 @@ const (
 	// sessionTimeoutMs is broker.session.timeout.ms for every node: short,
 	// so that a duplicate node id is refused within seconds.
 	sessionTimeoutMs = 3000
+	// replicaLagMs is replica.lag.time.max.ms for every node.
+	replicaLagMs = 5000
 )
 
 // node is one strata server process on a fixed data directory and fixed
@@ -68,7 +70,8 @@ func newNode(t *testing.T, id int32, zone string) *node {
 // configFile writes the YAML every node reads: a short session timeout.
 func configFile(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "strata.yaml")
-	body := fmt.Sprintf("broker-config:\n  broker.session.timeout.ms: %d\n  broker.heartbeat.interval.ms: 300\n", sessionTimeoutMs)
+	body := fmt.Sprintf("broker-config:\n  broker.session.timeout.ms: %d\n  broker.heartbeat.interval.ms: 300\n  replica.lag.time.max.ms: %d\n",
+		sessionTimeoutMs, replicaLagMs)
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,13 @@ package api
 // partition's records must be exactly one v2 batch (checked by the
 // partition).
 //
+// Acks: 0 and 1 are answered after the local append; -1 (all) is refused
+// with NOT_ENOUGH_REPLICAS before the append while the ISR is smaller than
+// min.insync.replicas, and answered once the high watermark passes the
+// batch (REQUEST_TIMED_OUT after the request's timeout,
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR shrank below the minimum,
+// NOT_LEADER_OR_FOLLOWER if leadership moved meanwhile).
+//
 // Batches with a producer id are checked against the partition's producer
 // state (sequence, epoch, transaction: OUT_OF_ORDER_SEQUENCE_NUMBER,
 // INVALID_PRODUCER_EPOCH, INVALID_TXN_STATE); a retried batch is answered
@@ -19,6 +26,7 @@ package api
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record"
@@ -30,8 +38,11 @@ import (
 
 func init() { registerAdvertisedFromZero(kmsg.Produce, 3, 13, (*Handlers).produce) }
 
-func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, error) {
+func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ProduceRequest)
+	// acks=all waits for replication up to the request's timeout.
+	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 0))*time.Millisecond)
+	defer cancel()
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	im := h.cfg.Meta.Image()
 	tenant := tenantOf(r)
@@ -55,9 +66,12 @@ func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, e
 			terr = reqErr
 		}
 		for _, rp := range rt.Partitions {
-			sp := h.producePartition(r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp)
+			sp := h.producePartition(ctx, r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp)
 			if sp.ErrorCode != 0 {
 				failed = true
+			}
+			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && r.Version >= 10 {
+				addProduceLeaderHint(resp, &sp, im, t, rp.Partition)
 			}
 			st.Partitions = append(st.Partitions, sp)
 		}
@@ -74,7 +88,7 @@ func (h *Handlers) produce(_ context.Context, r *wire.Request) (kmsg.Response, e
 	return resp, nil
 }
 
-func (h *Handlers) producePartition(version, acks int16, tenant meta.TenantID, txnID *string, t *meta.Topic, terr error,
+func (h *Handlers) producePartition(ctx context.Context, version, acks int16, tenant meta.TenantID, txnID *string, t *meta.Topic, terr error,
 	rp *kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
@@ -108,9 +122,19 @@ func (h *Handlers) producePartition(version, acks int16, tenant meta.TenantID, t
 			}
 		}
 	}
+	if acks == -1 {
+		if err := p.CheckMinISR(); err != nil {
+			return fail(err)
+		}
+	}
 	res, err := p.AppendWith(rp.Records, opts)
 	if err != nil {
 		return fail(err)
+	}
+	if acks == -1 {
+		if err := p.WaitReplicated(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
+			return fail(err)
+		}
 	}
 	sp.BaseOffset = res.BaseOffset
 	sp.LogAppendTime = res.LogAppendTime
@@ -135,4 +159,25 @@ func batchCompression(b []byte) record.Compression {
 		return record.CompressionNone
 	}
 	return hdr.Compression()
+}
+
+// addProduceLeaderHint fills KIP-951's current leader of a refused
+// partition and lists the leader among the response's brokers.
+func addProduceLeaderHint(resp *kmsg.ProduceResponse, sp *kmsg.ProduceResponseTopicPartition, im *meta.Image, t *meta.Topic, partition int32) {
+	leader, epoch, b, ok := leaderHint(im, t, partition)
+	if !ok {
+		return
+	}
+	sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+	for _, have := range resp.Brokers {
+		if have.NodeID == leader {
+			return
+		}
+	}
+	rb := kmsg.NewProduceResponseBroker()
+	rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+	if b.Rack != "" {
+		rb.Rack = kmsg.StringPtr(b.Rack)
+	}
+	resp.Brokers = append(resp.Brokers, rb)
 }

@@ -2,7 +2,7 @@ package api
 
 // Fetch, v4-v18 (v0-v3 were dropped in Kafka 4.0, KIP-896). From v7
 // requests may use fetch sessions (KIP-227); from v13 topics are named by
-// id. Consumers only: replica fetching arrives with replication.
+// id. Followers fetch here too (fetch_replica.go).
 //
 // Limits: the response holds at most MaxBytes of records and each partition
 // at most its PartitionMaxBytes, except that the first partition with data
@@ -39,9 +39,8 @@ type partRead struct {
 func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
-	if req.ReplicaID >= 0 || req.ReplicaState.ID >= 0 {
-		resp.ErrorCode = kerr.UnsupportedVersion.Code // replica fetching is not served yet
-		return resp, nil
+	if isReplicaFetch(req, r.Version) {
+		return h.replicaFetch(ctx, r, req, resp)
 	}
 	tenant := tenantOf(r)
 	plan, code := h.sessions.begin(tenant, req, r.Version)
@@ -64,6 +63,9 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		reads = h.waitForData(ctx, tenant, req, &plan, reads)
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
+	if r.Version >= 12 {
+		addFetchLeaderHints(resp, r.Version, h.cfg.Meta.Image(), tenant)
+	}
 	r.ResponseSizeHint = fetchResponseSize(reads)
 	h.sessions.finish(&plan, hadData)
 	return resp, nil
@@ -247,4 +249,38 @@ func fetchResponseSize(reads []partRead) int {
 		n += len(rd.f.Records) + 96
 	}
 	return n
+}
+
+// addFetchLeaderHints fills KIP-951's current leader of every partition
+// refused with NOT_LEADER_OR_FOLLOWER (v12+), and from v16 lists the
+// leaders among the response's brokers.
+func addFetchLeaderHints(resp *kmsg.FetchResponse, version int16, im *meta.Image, tenant meta.TenantID) {
+	listed := map[int32]bool{}
+	for i := range resp.Topics {
+		rt := &resp.Topics[i]
+		var t *meta.Topic
+		for j := range rt.Partitions {
+			sp := &rt.Partitions[j]
+			if sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			if t == nil {
+				t, _ = im.ResolveTopic(tenant, meta.TopicRef{Name: rt.Topic, ID: meta.TopicID(rt.TopicID)})
+			}
+			leader, epoch, b, ok := leaderHint(im, t, sp.Partition)
+			if !ok {
+				continue
+			}
+			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+			if version >= 16 && !listed[leader] {
+				listed[leader] = true
+				rb := kmsg.NewFetchResponseBroker()
+				rb.NodeID, rb.Host, rb.Port = b.ID, b.Host, b.Port
+				if b.Rack != "" {
+					rb.Rack = kmsg.StringPtr(b.Rack)
+				}
+				resp.Brokers = append(resp.Brokers, rb)
+			}
+		}
+	}
 }

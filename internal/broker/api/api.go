@@ -171,3 +171,18 @@ func checkLeaderEpoch(p *replica.Partition, current int32) error {
 	}
 	return nil
 }
+
+// leaderHint is KIP-951's current leader of a partition, for a client
+// refused with NOT_LEADER_OR_FOLLOWER: the leader and epoch this node's
+// image holds, and the leader's broker, if it is alive.
+func leaderHint(im *meta.Image, t *meta.Topic, partition int32) (leader, epoch int32, b *meta.Broker, ok bool) {
+	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
+		return -1, -1, nil, false
+	}
+	p := t.Partitions[partition]
+	b, ok = im.Broker(p.Leader)
+	if !ok || !b.Alive() {
+		return -1, -1, nil, false
+	}
+	return p.Leader, p.LeaderEpoch, b, true
+}

@@ -1,0 +1,418 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/record"
+	"github.com/strata-db/strata/internal/record/recordtest"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// TestReplicationFailover is phase B's promise: a topic with replication
+// factor 3 and min.insync.replicas 2 loses no acknowledged write when its
+// leader is SIGKILLed mid-stream, clients continue within seconds, every
+// acknowledged record is in every replica exactly once and in order, a
+// follower killed and restarted rejoins the ISR, and a controlled
+// shutdown moves leadership away before the node exits.
+func TestReplicationFailover(t *testing.T) {
+	nodes, voters := startCluster(t)
+	cl := client(t, nodes[0])
+	const topic, partitions = "durable", 3
+	createReplicated(t, cl, nodes[0], topic, partitions)
+	waitISR(t, cl, topic, partitions, 3)
+
+	checkLeaderHints(t, cl, nodes, topic)
+
+	prod := startProducer(t, nodes, topic, partitions)
+	prod.waitAcked(t, 0, 200)
+
+	t.Log("SIGKILL of the leader of partition 0 while the producer runs")
+	victim := nodes[leaderOf(t, cl, topic, 0)-1]
+	q, _ := victim.quorum()
+	killedAt := time.Now()
+	victim.kill()
+	// The first write sent once the process is gone and acknowledged.
+	resumed := prod.waitAckedAfter(t, 0, time.Now(), 30*time.Second)
+	t.Logf("FAILOVER: node %d (active controller: %v) SIGKILLed; the producer's first write sent after it acknowledged %v later",
+		victim.id, q.ActiveController == victim.id, resumed.Sub(killedAt).Round(time.Millisecond))
+
+	t.Log("the killed node restarts, truncates what it did not share and rejoins every ISR")
+	victim.spawn(victim.serverArgs(voters))
+	victim.waitReady()
+	rejoin := time.Now()
+	waitISR(t, client(t, survivorOf(nodes, victim)), topic, partitions, 3)
+	t.Logf("node %d back in every ISR %v after it was ready", victim.id, time.Since(rejoin).Round(time.Millisecond))
+
+	t.Log("SIGKILL of a follower: it leaves the ISR, writes go on, it comes back")
+	scl := client(t, survivorOf(nodes, victim))
+	leader0 := leaderOf(t, scl, topic, 0)
+	var follower *node
+	for _, n := range nodes {
+		if n.id != leader0 {
+			follower = n
+			break
+		}
+	}
+	follower.kill()
+	waitFor(t, 15*time.Second, "the killed follower out of the ISR", func() bool {
+		return !slices.Contains(isrOf(t, scl, topic, 0), follower.id)
+	})
+	prod.waitAckedAfter(t, 0, time.Now(), 15*time.Second)
+	follower.spawn(follower.serverArgs(voters))
+	follower.waitReady()
+	waitISR(t, scl, topic, partitions, 3)
+
+	t.Log("SIGTERM of a leader: leadership moves before the process exits")
+	ccl := client(t, nodes[2])
+	leader1 := leaderOf(t, ccl, topic, 1)
+	going := nodes[leader1-1]
+	other := survivorOf(nodes, going)
+	termAt := time.Now()
+	going.cmd.Process.Signal(syscall.SIGTERM)
+	if _, err := going.waitExit(20 * time.Second); err != nil {
+		t.Fatalf("node %d after SIGTERM: %v", going.id, err)
+	}
+	ocl := client(t, other)
+	if l := leaderOf(t, ocl, topic, 1); l == going.id || l < 0 {
+		t.Fatalf("after node %d's controlled shutdown partition 1 is led by %d", going.id, l)
+	}
+	t.Logf("node %d shut down in %v with its leaderships moved", going.id, time.Since(termAt).Round(time.Millisecond))
+	prod.waitAckedAfter(t, 1, time.Now(), 15*time.Second)
+	going.spawn(going.serverArgs(voters))
+	going.waitReady()
+	waitISR(t, ocl, topic, partitions, 3)
+
+	acked := prod.stop(t)
+	t.Log("every acknowledged record is in every replica, once, in order")
+	id := topicID(t, ocl, topic)
+	for p := int32(0); p < partitions; p++ {
+		waitFor(t, 20*time.Second, fmt.Sprintf("replicas of partition %d agree", p), func() bool {
+			return replicasAgree(t, nodes, id, p)
+		})
+		for _, n := range nodes {
+			checkAcked(t, n, readReplica(t, n, id, p), acked[p], p)
+		}
+		t.Logf("partition %d: %d acknowledged records found on all 3 replicas", p, len(acked[p]))
+	}
+}
+
+// createReplicated creates a topic with replication factor 3 and
+// min.insync.replicas 2.
+func createReplicated(t *testing.T, cl *kgo.Client, through *node, name string, partitions int32) {
+	t.Helper()
+	req := kmsg.NewPtrCreateTopicsRequest()
+	rt := kmsg.NewCreateTopicsRequestTopic()
+	rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, partitions, 3
+	c := kmsg.NewCreateTopicsRequestTopicConfig()
+	c.Name, c.Value = "min.insync.replicas", kmsg.StringPtr("2")
+	rt.Configs = append(rt.Configs, c)
+	req.Topics = append(req.Topics, rt)
+	req.TimeoutMillis = 10000
+	resp := direct(t, cl, through, req).(*kmsg.CreateTopicsResponse)
+	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
+		t.Fatalf("create %s: %v %v", name, err, resp.Topics[0].ErrorMessage)
+	}
+}
+
+// partitionMeta returns the metadata of one partition, freshly asked.
+func partitionMeta(t *testing.T, cl *kgo.Client, topic string, partition int32) (kmsg.MetadataResponseTopicPartition, [16]byte, bool) {
+	t.Helper()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || len(resp.Topics) != 1 {
+		return kmsg.MetadataResponseTopicPartition{}, [16]byte{}, false
+	}
+	for _, p := range resp.Topics[0].Partitions {
+		if p.Partition == partition {
+			return p, resp.Topics[0].TopicID, true
+		}
+	}
+	return kmsg.MetadataResponseTopicPartition{}, [16]byte{}, false
+}
+
+func leaderOf(t *testing.T, cl *kgo.Client, topic string, partition int32) int32 {
+	t.Helper()
+	var leader int32 = -1
+	waitFor(t, 15*time.Second, "a leader", func() bool {
+		p, _, ok := partitionMeta(t, cl, topic, partition)
+		leader = p.Leader
+		return ok && p.Leader >= 0
+	})
+	return leader
+}
+
+func isrOf(t *testing.T, cl *kgo.Client, topic string, partition int32) []int32 {
+	p, _, _ := partitionMeta(t, cl, topic, partition)
+	return p.ISR
+}
+
+func topicID(t *testing.T, cl *kgo.Client, topic string) meta.TopicID {
+	_, id, ok := partitionMeta(t, cl, topic, 0)
+	if !ok {
+		t.Fatalf("no metadata for %s", topic)
+	}
+	return meta.TopicID(id)
+}
+
+// waitISR waits until every partition has an ISR of n.
+func waitISR(t *testing.T, cl *kgo.Client, topic string, partitions int32, n int) {
+	t.Helper()
+	waitFor(t, 30*time.Second, fmt.Sprintf("ISRs of %d", n), func() bool {
+		for p := int32(0); p < partitions; p++ {
+			if len(isrOf(t, cl, topic, p)) != n {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func survivorOf(nodes []*node, not *node) *node {
+	for _, n := range nodes {
+		if n != not && n.cmd != nil {
+			return n
+		}
+	}
+	panic("no survivor")
+}
+
+// producer writes "p<partition>-<seq>" records with an idempotent acks=all
+// kgo client, continuously, and records which were acknowledged.
+type producer struct {
+	cl     *kgo.Client
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	acked map[int32][]string    // in acknowledgement order
+	sent  map[int32][]time.Time // when each acknowledged record was produced
+	ackAt map[int32][]time.Time // and acknowledged
+	errs  int
+}
+
+func startProducer(t *testing.T, nodes []*node, topic string, partitions int32) *producer {
+	var seeds []string
+	for _, n := range nodes {
+		seeds = append(seeds, n.kafka)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
+		kgo.MetadataMinAge(100*time.Millisecond), kgo.ProducerLinger(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	pr := &producer{cl: cl, cancel: cancel, acked: map[int32][]string{}, sent: map[int32][]time.Time{}, ackAt: map[int32][]time.Time{}}
+	pr.wg.Add(1)
+	go func() {
+		defer pr.wg.Done()
+		for seq := 0; ctx.Err() == nil; seq++ {
+			p := int32(seq % int(partitions))
+			v := fmt.Sprintf("p%d-%d", p, seq)
+			cl.Produce(ctx, &kgo.Record{Topic: topic, Partition: p, Value: []byte(v)}, func(r *kgo.Record, err error) {
+				pr.mu.Lock()
+				defer pr.mu.Unlock()
+				if err != nil {
+					pr.errs++
+					return
+				}
+				pr.acked[r.Partition] = append(pr.acked[r.Partition], string(r.Value))
+				pr.sent[r.Partition] = append(pr.sent[r.Partition], r.Timestamp) // set by kgo at Produce
+				pr.ackAt[r.Partition] = append(pr.ackAt[r.Partition], time.Now())
+			})
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { pr.cancel(); cl.Close() })
+	return pr
+}
+
+func (pr *producer) count(p int32) int {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	return len(pr.acked[p])
+}
+
+func (pr *producer) waitAcked(t *testing.T, p int32, n int) {
+	t.Helper()
+	waitFor(t, 15*time.Second, fmt.Sprintf("%d acknowledged records on partition %d", n, p), func() bool { return pr.count(p) >= n })
+}
+
+// waitAckedAfter waits until a record produced to partition p after
+// since is acknowledged and returns the earliest such acknowledgement.
+func (pr *producer) waitAckedAfter(t *testing.T, p int32, since time.Time, timeout time.Duration) time.Time {
+	t.Helper()
+	var at time.Time
+	waitFor(t, timeout, fmt.Sprintf("an acknowledged write to partition %d", p), func() bool {
+		pr.mu.Lock()
+		defer pr.mu.Unlock()
+		at = time.Time{}
+		for i, s := range pr.sent[p] {
+			if s.After(since) && (at.IsZero() || pr.ackAt[p][i].Before(at)) {
+				at = pr.ackAt[p][i]
+			}
+		}
+		return !at.IsZero()
+	})
+	return at
+}
+
+// stop flushes and stops the producer and returns the acknowledged values.
+func (pr *producer) stop(t *testing.T) map[int32][]string {
+	t.Helper()
+	pr.cancel()
+	pr.wg.Wait()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := pr.cl.Flush(ctx); err != nil {
+		t.Fatalf("flush: %v", err)
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	t.Logf("producer: %d records failed (not acknowledged) in all", pr.errs)
+	return pr.acked
+}
+
+// readReplica reads the values of a partition's log in a node's data
+// directory, in offset order, control batches left out.
+func readReplica(t *testing.T, n *node, id meta.TopicID, partition int32) []string {
+	t.Helper()
+	dir := filepath.Join(n.dataDir, "logs", fmt.Sprintf("%s-%d", id, partition))
+	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(segs)
+	var out []string
+	next := int64(-1)
+	for _, s := range segs {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A batch being appended may be cut short at the end: stop there.
+		for len(b) >= record.HeaderSize {
+			h, err := record.ParseHeader(b)
+			if err != nil || h.Size() > len(b) {
+				break
+			}
+			batch := b[:h.Size()]
+			b = b[h.Size():]
+			if next >= 0 && h.BaseOffset != next {
+				t.Fatalf("node %d partition %d: batch at %d after offset %d", n.id, partition, h.BaseOffset, next)
+			}
+			next = h.NextOffset()
+			if h.Control() {
+				continue
+			}
+			if err := record.ForEachRecord(batch, 64<<20, func(r *record.Record) bool {
+				out = append(out, string(r.Value))
+				return true
+			}); err != nil {
+				t.Fatalf("node %d partition %d: %v", n.id, partition, err)
+			}
+		}
+	}
+	return out
+}
+
+// replicasAgree reports whether every node's log of a partition holds the
+// same values.
+func replicasAgree(t *testing.T, nodes []*node, id meta.TopicID, partition int32) bool {
+	first := readReplica(t, nodes[0], id, partition)
+	for _, n := range nodes[1:] {
+		if !slices.Equal(first, readReplica(t, n, id, partition)) {
+			return false
+		}
+	}
+	return true
+}
+
+// checkAcked verifies that log holds every acknowledged value exactly
+// once, in the order the producer sent them (sequence numbers increase).
+func checkAcked(t *testing.T, n *node, log []string, acked []string, partition int32) {
+	t.Helper()
+	seen := map[string]int{}
+	prev := -1
+	for _, v := range log {
+		seen[v]++
+		var p, seq int
+		if _, err := fmt.Sscanf(v, "p%d-%d", &p, &seq); err != nil || int32(p) != partition {
+			t.Fatalf("node %d partition %d holds %q", n.id, partition, v)
+		}
+		if seq <= prev {
+			t.Fatalf("node %d partition %d: %q after sequence %d (order broken or duplicate)", n.id, partition, v, prev)
+		}
+		prev = seq
+	}
+	var missing []string
+	for _, v := range acked {
+		if seen[v] != 1 {
+			missing = append(missing, fmt.Sprintf("%s(x%d)", v, seen[v]))
+		}
+	}
+	if len(missing) > 0 {
+		t.Fatalf("node %d partition %d: %d acknowledged records not there exactly once: %s", n.id, partition, len(missing), strings.Join(missing[:min(10, len(missing))], " "))
+	}
+}
+
+// checkLeaderHints produces and fetches at a follower of partition 0: it
+// answers NOT_LEADER_OR_FOLLOWER naming the leader (KIP-951).
+func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string) {
+	t.Helper()
+	pm, id, _ := partitionMeta(t, cl, topic, 0)
+	follower := nodes[pm.Replicas[0]-1]
+	if follower.id == pm.Leader {
+		follower = nodes[pm.Replicas[1]-1]
+	}
+	preq := kmsg.NewPtrProduceRequest()
+	preq.Version, preq.Acks, preq.TimeoutMillis = 11, -1, 5000
+	pt := kmsg.NewProduceRequestTopic()
+	pt.Topic, pt.TopicID = topic, id // kgo sends the highest version both sides serve
+	pp := kmsg.NewProduceRequestTopicPartition()
+	pp.Records = recordtest.Build(record.CompressionNone, recordtest.Rec{Value: []byte("x"), TimestampMs: time.Now().UnixMilli()})
+	pt.Partitions = append(pt.Partitions, pp)
+	preq.Topics = append(preq.Topics, pt)
+	var presp *kmsg.ProduceResponse
+	waitFor(t, 5*time.Second, "the follower to know the topic", func() bool {
+		presp = direct(t, cl, follower, preq).(*kmsg.ProduceResponse)
+		return presp.Topics[0].Partitions[0].ErrorCode != kerr.UnknownTopicOrPartition.Code
+	})
+	sp := presp.Topics[0].Partitions[0]
+	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != pm.Leader ||
+		sp.CurrentLeader.LeaderEpoch != pm.LeaderEpoch || len(presp.Brokers) != 1 || presp.Brokers[0].NodeID != pm.Leader {
+		t.Fatalf("produce to follower %d: error %d, current leader %+v, brokers %+v (leader %d epoch %d)",
+			follower.id, sp.ErrorCode, sp.CurrentLeader, presp.Brokers, pm.Leader, pm.LeaderEpoch)
+	}
+	freq := kmsg.NewPtrFetchRequest()
+	freq.Version, freq.ReplicaID, freq.MaxBytes = 16, -1, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = topic, id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.PartitionMaxBytes = 1 << 20
+	ft.Partitions = append(ft.Partitions, fp)
+	freq.Topics = append(freq.Topics, ft)
+	fresp := direct(t, cl, follower, freq).(*kmsg.FetchResponse)
+	fpr := fresp.Topics[0].Partitions[0]
+	if fpr.ErrorCode != kerr.NotLeaderForPartition.Code || fpr.CurrentLeader.LeaderID != pm.Leader || len(fresp.Brokers) != 1 {
+		t.Fatalf("fetch from follower %d: error %d, current leader %+v, brokers %+v", follower.id, fpr.ErrorCode, fpr.CurrentLeader, fresp.Brokers)
+	}
+}

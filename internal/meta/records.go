@@ -26,6 +26,8 @@ type Record struct {
 	FenceBroker        *BrokerRef `json:"fenceBroker,omitempty"`
 	UnfenceBroker      *BrokerRef `json:"unfenceBroker,omitempty"`
 	ControlledShutdown *BrokerRef `json:"controlledShutdown,omitempty"`
+	// Tenants and credentials (tenants.go).
+	TenantRecords
 }
 
 // BrokerRef names one registration of a broker: a record naming an epoch
@@ -115,6 +117,9 @@ func (im *Image) apply(r *Record) error {
 	case r.AllocateProducerIDs != nil:
 		return im.applyAllocateProducerIDs(r.AllocateProducerIDs)
 	}
+	if handled, err := im.applyTenantRecord(r); handled {
+		return err
+	}
 	return fmt.Errorf("meta: empty record")
 }
 
@@ -135,6 +140,9 @@ func (im *Image) changeBroker(ref *BrokerRef, change func(*Broker)) error {
 }
 
 func (im *Image) applyCreateTopic(t *Topic) error {
+	if err := im.checkTenant(t.Tenant); err != nil {
+		return err
+	}
 	if _, ok := im.byKey[t.Key()]; ok {
 		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, t.Name)
 	}

@@ -21,6 +21,7 @@ var allowed = map[string][]string{
 	"internal/log/logtest":       {"internal/log"},
 	"internal/meta":              {"internal/config"},
 	"internal/wire":              {},
+	"internal/sasl":              {},
 	"internal/bench":             {},
 	"internal/coord":             {"internal/record"},
 	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/record"},

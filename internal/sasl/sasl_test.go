@@ -161,7 +161,7 @@ func TestScramBadMessages(t *testing.T) {
 		{"no nonce", "n,,n=KEY1", ""},
 		{"dup attr", "n,,n=KEY1,n=KEY2,r=abc", ""},
 		{"no proof", "n,,n=KEY1,r=abc", "c=" + gs2 + ",r=abc"},
-		{"wrong nonce", "n,,n=KEY1,r=abc", "c=" + gs2 + ",r=abcX,p=AAAA"},
+		{"wrong nonce", "n,,n=KEY1,r=abc", "c=" + gs2 + ",r=NONCEX,p=AAAA"},
 		{"wrong binding", "n,,n=KEY1,r=abc", "c=eSws,r=NONCE,p=AAAA"},
 		{"short proof", "n,,n=KEY1,r=abc", "c=" + gs2 + ",r=NONCE,p=AAAA"},
 		{"huge", strings.Repeat("x", maxMessageBytes+1), ""},

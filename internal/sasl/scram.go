@@ -129,7 +129,8 @@ type scramServer struct {
 	gs2Header   string
 	clientFirst string // client-first-bare
 	serverFirst string
-	nonce       string
+	nonce       string // client's and server's
+	snonce      string // server's part
 	done        bool
 }
 
@@ -218,7 +219,8 @@ func (s *scramServer) clientFirstMessage(msg string) ([]byte, error) {
 		s.known = false
 		s.cred = s.decoy(user)
 	}
-	s.nonce = cnonce + base64.RawStdEncoding.EncodeToString(randomBytes(18))
+	s.snonce = base64.RawStdEncoding.EncodeToString(randomBytes(18))
+	s.nonce = cnonce + s.snonce
 	s.serverFirst = "r=" + s.nonce + ",s=" + base64.StdEncoding.EncodeToString(s.cred.Salt) + ",i=" + strconv.Itoa(s.cred.Iterations)
 	return []byte(s.serverFirst), nil
 }
@@ -242,7 +244,10 @@ func (s *scramServer) clientFinalMessage(msg string) ([]byte, error) {
 	if attrs.get("c") != base64.StdEncoding.EncodeToString([]byte(s.gs2Header)) {
 		return nil, fmt.Errorf("%w: %s channel binding does not match", ErrAuthFailed, s.mechanism)
 	}
-	if attrs.get("r") != s.nonce {
+	// Kafka checks only that the nonce ends with the server's part, and
+	// librdkafka (2.0 at least) sends its own nonce before the combined
+	// one: accept what Kafka accepts. The proof covers the nonce as sent.
+	if !strings.HasSuffix(attrs.get("r"), s.snonce) {
 		return nil, fmt.Errorf("%w: %s nonce does not match", ErrAuthFailed, s.mechanism)
 	}
 	proof, err := base64.StdEncoding.DecodeString(attrs.get("p"))

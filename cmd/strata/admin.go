@@ -182,7 +182,7 @@ func tenantCommand(c *adminClient) *cobra.Command {
 		},
 	}))
 	cmd.AddCommand(&cobra.Command{
-		Use: "delete ID", Short: "Delete a tenant with its topics, data, groups, offsets, transactional ids and keys", Args: cobra.ExactArgs(1),
+		Use: "delete ID", Short: "Delete a tenant with its topics, their data, and its keys", Args: cobra.ExactArgs(1),
 		RunE: func(cc *cobra.Command, args []string) error {
 			if err := c.do("DELETE", "/v1/tenants/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err

@@ -19,9 +19,10 @@ import (
 //   - DeleteTenant removes the tenant, every topic of it and every
 //     credential of it in one record, so no image ever holds a credential
 //     or a topic of a tenant that is gone. Partition data goes with the
-//     topics (the replica manager deletes logs of topics not in the image);
-//     groups, offsets and transactional ids live in the coordinators, which
-//     purge a tenant once they see it gone.
+//     topics (the replica manager deletes logs of topics not in the image).
+//     Groups, offsets and transactional ids live in the coordinators; they
+//     are unreachable once the tenant's keys are gone, and purging them at
+//     deletion is still to do.
 //   - CreateCredential and DeleteCredential add and revoke an API key. A
 //     credential holds only salted hashes of the secret; the secret itself
 //     is never in the log.

@@ -49,8 +49,9 @@ func (s *Service) RenameTenant(ctx context.Context, id meta.TenantID, name strin
 	return s.meta.UpdateTenant(ctx, id, name)
 }
 
-// DeleteTenant deletes a tenant with its topics and keys; the coordinators
-// purge its groups and transactional ids when they see it gone.
+// DeleteTenant deletes a tenant with its topics and keys. Its groups,
+// committed offsets and transactional ids stay in the coordinators until
+// they expire (purging them at once is still to do).
 func (s *Service) DeleteTenant(ctx context.Context, id meta.TenantID) error {
 	return s.meta.DeleteTenant(ctx, id)
 }

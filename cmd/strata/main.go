@@ -9,6 +9,13 @@ import (
 )
 
 func main() {
+	if err := rootCommand().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "strata:", err)
+		os.Exit(1)
+	}
+}
+
+func rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "strata",
 		Short:         "Strata: a multi-tenant engine for the Kafka protocol",
@@ -18,8 +25,6 @@ func main() {
 	root.AddCommand(serverCommand())
 	root.AddCommand(benchCommand())
 	root.AddCommand(devCommand())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "strata:", err)
-		os.Exit(1)
-	}
+	root.AddCommand(adminCommand())
+	return root
 }

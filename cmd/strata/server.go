@@ -30,6 +30,7 @@ type fileConfig struct {
 	Controllers      string         `yaml:"controllers"`
 	Zone             string         `yaml:"zone"`
 	Cell             string         `yaml:"cell"`
+	Auth             string         `yaml:"auth"`
 	BrokerConfig     map[string]any `yaml:"broker-config"`
 }
 
@@ -91,6 +92,7 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&q.controllers, "controllers", "", "the metadata quorum's voters, ID@HOST:PORT,... by their controller addresses (default: a single-node cluster)")
 	f.StringVar(&cfg.Zone, "zone", "", "this broker's zone (the Kafka rack)")
 	f.StringVar(&cfg.Cell, "cell", "", "this broker's cell")
+	f.StringVar(&cfg.Auth, "auth", cfg.Auth, "Kafka listener authentication: none (every connection in the default tenant) or sasl (PLAIN and SCRAM with tenants' API keys)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -123,6 +125,7 @@ func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLev
 	set("controllers", &q.controllers, fc.Controllers)
 	set("zone", &cfg.Zone, fc.Zone)
 	set("cell", &cfg.Cell, fc.Cell)
+	set("auth", &cfg.Auth, fc.Auth)
 	if fc.NodeID != nil && !cmd.Flags().Changed("node-id") {
 		cfg.NodeID = *fc.NodeID
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/strata-db/strata/internal/log"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
+	"github.com/strata-db/strata/internal/tenant"
 	"github.com/strata-db/strata/internal/wire"
 )
 
@@ -55,6 +56,9 @@ type Config struct {
 	ControllerListen string
 	// Zone is the Kafka rack; Cell the cell the broker belongs to.
 	Zone, Cell string
+	// Auth is the Kafka listener's authentication: AuthNone (every
+	// connection in the default tenant) or AuthSASL (API keys of tenants).
+	Auth string
 	// StartTimeout bounds how long Start waits for the metadata quorum and
 	// for this broker's registration; 0: 30s for a single node, 2 minutes
 	// otherwise (the other nodes may be starting too).
@@ -95,6 +99,12 @@ func (r Roles) String() string {
 	return strings.Join(parts, ",")
 }
 
+// Listener authentication modes (--auth).
+const (
+	AuthNone = "none"
+	AuthSASL = "sasl"
+)
+
 // DefaultConfig is a single-node cluster on loopback.
 func DefaultConfig() Config {
 	return Config{
@@ -104,6 +114,7 @@ func DefaultConfig() Config {
 		HTTP:            "127.0.0.1:9644",
 		ShutdownTimeout: 5 * time.Second,
 		Roles:           Roles{Broker: true, Controller: true},
+		Auth:            AuthNone,
 	}
 }
 
@@ -114,6 +125,11 @@ func (c *Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		return errors.New("broker: data directory is empty")
+	}
+	switch c.Auth {
+	case "", AuthNone, AuthSASL:
+	default:
+		return fmt.Errorf("broker: --auth %q is neither %s nor %s", c.Auth, AuthNone, AuthSASL)
 	}
 	for _, addr := range []string{c.Listen, c.Advertise, c.HTTP} {
 		if addr == "" {
@@ -196,6 +212,7 @@ type Broker struct {
 	replicas            *replica.Manager
 	groups              *coord.Coordinator
 	txns                *coord.TxnCoordinator
+	tenants             atomic.Pointer[tenant.Service] // set once the metadata store is open
 	wire                *wire.Server
 	httpSrv             *httpServer
 
@@ -252,6 +269,7 @@ func (b *Broker) start() error {
 	if err := b.startMeta(ctx); err != nil {
 		return err
 	}
+	b.tenants.Store(tenant.NewService(b.meta))
 	if !b.cfg.Roles.Broker {
 		b.ready.Store(true)
 		b.log.Info("serving as controller only", "http", b.httpAddr.String(), "node", b.cfg.NodeID)
@@ -396,6 +414,14 @@ func (b *Broker) startKafka() error {
 	wc.MaxRequestBytes = int32(b.brokerInt("socket.request.max.bytes"))
 	wc.IdleTimeout = b.brokerDuration("connections.max.idle.ms")
 	wc.DefaultTenant = string(meta.DefaultTenant)
+	if b.cfg.Auth == AuthSASL {
+		auth, err := tenant.NewAuthenticator(b.meta.Image, strings.Split(b.brokerValue("sasl.enabled.mechanisms"), ","))
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		wc.Auth = wireAuth{auth}
+		wc.MaxReauth = b.brokerDuration("connections.max.reauth.ms")
+	}
 	wc.Logger = b.log
 	wc.Registerer = b.reg
 	var err error
@@ -485,8 +511,12 @@ func (b *Broker) static() map[string]string {
 	out["node.id"], out["broker.id"] = id, id
 	out["log.dirs"] = b.cfg.DataDir
 	if b.kafkaAddr != nil {
-		out["listeners"] = "PLAINTEXT://" + b.kafkaAddr.String()
-		out["advertised.listeners"] = "PLAINTEXT://" + b.cfg.Advertise
+		scheme := "PLAINTEXT://"
+		if b.cfg.Auth == AuthSASL {
+			scheme = "SASL_PLAINTEXT://"
+		}
+		out["listeners"] = scheme + b.kafkaAddr.String()
+		out["advertised.listeners"] = scheme + b.cfg.Advertise
 	}
 	if b.cfg.Zone != "" {
 		out["broker.rack"] = b.cfg.Zone

@@ -16,8 +16,8 @@ import (
 	"github.com/strata-db/strata/internal/replica"
 )
 
-// httpServer serves /healthz, /metrics and /debug/pprof (and, later, the
-// admin API).
+// httpServer serves /healthz, /metrics, /debug/pprof and the admin API
+// (admin_http.go).
 type httpServer struct {
 	srv  *http.Server
 	addr net.Addr
@@ -33,6 +33,7 @@ func startHTTP(addr string, b *Broker) (*httpServer, error) {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /quorum", b.serveQuorum)
+	b.registerAdmin(mux)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(b.reg, promhttp.HandlerOpts{}))
 	// Profiles for operators (the HTTP listener is loopback by default).
 	mux.HandleFunc("/debug/pprof/", pprof.Index)

@@ -227,6 +227,12 @@ var brokerOnlyDefs = []*Def{
 		Doc: "Idle connections timeout: the server socket processor threads close the connections that idle more than this.",
 	},
 	{
+		Name: "connections.max.reauth.ms", Type: Long, Default: str("3600000"), ReadOnly: true,
+		Doc: "The longest a SASL session lasts before the client must re-authenticate (KIP-368); 0 disables expiry. " +
+			"Strata's default is one hour (Kafka's is 0), so that a revoked API key stops working within it.",
+		Validate: atLeast(0),
+	},
+	{
 		Name: "default.replication.factor", Type: Int, Default: str("1"), ReadOnly: true,
 		Doc: "The replication factor for automatically created topics, and for topics created with -1 as the replication factor.",
 	},
@@ -263,6 +269,11 @@ var brokerOnlyDefs = []*Def{
 		Name: "group.min.session.timeout.ms", Type: Int, Default: str("6000"), ReadOnly: true,
 		Doc: "The minimum allowed session timeout for registered consumers. Shorter timeouts result in quicker failure detection " +
 			"at the cost of more frequent consumer heartbeating, which can overwhelm broker resources.",
+	},
+	{
+		Name: "sasl.enabled.mechanisms", Type: List, Default: str("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"), ReadOnly: true,
+		Doc:      "The SASL mechanisms a listener with --auth sasl offers.",
+		Validate: listOf(false, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
 	},
 	{
 		Name: "listeners", Type: List, Default: str("PLAINTEXT://:9092"), ReadOnly: true,

@@ -86,6 +86,8 @@ type snapshotImage struct {
 	Topics         []*Topic                    `json:"topics"`
 	BrokerConfigs  map[int32]map[string]string `json:"brokerConfigs,omitempty"`
 	NextProducerID int64                       `json:"nextProducerId,omitempty"`
+	Tenants        map[TenantID]*Tenant        `json:"tenants,omitempty"`
+	Credentials    map[string]*Credential      `json:"credentials,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -114,6 +116,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		im.brokerConfigs = s.BrokerConfigs
 	}
 	im.nextProducerID = s.NextProducerID
+	im.tenants, im.credentials = s.Tenants, s.Credentials
 	f.publish(im)
 	return nil
 }
@@ -129,6 +132,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		Topics:         im.AllTopics(),
 		BrokerConfigs:  im.brokerConfigs,
 		NextProducerID: im.nextProducerID,
+		Tenants:        im.tenants,
+		Credentials:    im.credentials,
 	}
 	if err := json.NewEncoder(sink).Encode(&out); err != nil {
 		sink.Cancel()

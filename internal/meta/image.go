@@ -132,6 +132,10 @@ type Image struct {
 	// nextProducerID is the first producer id no broker was given a block
 	// of (producer_ids.go).
 	nextProducerID int64
+	// tenants and credentials (by API key) are tenants.go's; nil until the
+	// first is created.
+	tenants     map[TenantID]*Tenant
+	credentials map[string]*Credential
 }
 
 func emptyImage() *Image {

@@ -29,6 +29,8 @@ type Record struct {
 	// Leaders and ISRs (partition_change.go).
 	PartitionChange *PartitionChange `json:"partitionChange,omitempty"`
 	AlterPartition  *AlterPartition  `json:"alterPartition,omitempty"`
+	// Tenants and credentials (tenants.go).
+	TenantRecords
 }
 
 // BrokerRef names one registration of a broker: a record naming an epoch
@@ -122,6 +124,9 @@ func (im *Image) apply(r *Record) error {
 	case r.AlterPartition != nil:
 		return im.applyAlterPartition(r.AlterPartition)
 	}
+	if handled, err := im.applyTenantRecord(r); handled {
+		return err
+	}
 	return fmt.Errorf("meta: empty record")
 }
 
@@ -142,6 +147,9 @@ func (im *Image) changeBroker(ref *BrokerRef, change func(*Broker)) error {
 }
 
 func (im *Image) applyCreateTopic(t *Topic) error {
+	if err := im.checkTenant(t.Tenant); err != nil {
+		return err
+	}
 	if _, ok := im.byKey[t.Key()]; ok {
 		return fmt.Errorf("%w: topic %q already exists", kerr.TopicAlreadyExists, t.Name)
 	}

@@ -122,6 +122,9 @@ func TestCreateTopicErrors(t *testing.T) {
 		})
 	}
 	// Another tenant has its own namespace.
+	if errs, err := s.Propose(ctx, Record{TenantRecords: TenantRecords{CreateTenant: &Tenant{ID: "lc-other", Name: "other"}}}); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
 	if res := s.CreateTopics(ctx, "lc-other", []TopicSpec{{Name: "a.b", NumPartitions: 1, ReplicationFactor: 1}}, false); res[0].Err != nil {
 		t.Fatalf("same name in another tenant: %v", res[0].Err)
 	}

@@ -31,7 +31,10 @@ type Conn struct {
 	Local  string
 	// Tenant is the logical cluster of this connection; the default tenant
 	// on listeners without authentication.
-	Tenant                string
+	Tenant string
+	// Principal is the authenticated user (the API key) and Mechanism the
+	// SASL mechanism used; both empty without authentication.
+	Principal, Mechanism  string
 	ClientSoftwareName    string
 	ClientSoftwareVersion string
 }
@@ -69,12 +72,24 @@ type conn struct {
 	info *Conn
 	log  *slog.Logger
 
+	// auth is the SASL state; used by the goroutine that authenticates,
+	// then by the processor only.
+	auth authState
+
 	reqs chan pending  // reader -> processor
 	out  chan []byte   // processor -> writer
 	done chan struct{} // closed when the processor stops
 }
 
 func (c *conn) serve(ctx context.Context) {
+	br := bufio.NewReaderSize(c.nc, 64<<10)
+	if c.srv.cfg.Auth != nil {
+		if err := c.authenticate(ctx, br); err != nil {
+			c.logReadEnd(err)
+			c.nc.Close()
+			return
+		}
+	}
 	c.reqs = make(chan pending, c.srv.cfg.MaxQueuedRequests)
 	c.out = make(chan []byte, c.srv.cfg.MaxQueuedRequests)
 	c.done = make(chan struct{})
@@ -84,16 +99,15 @@ func (c *conn) serve(ctx context.Context) {
 		c.write()
 	}()
 	go c.process(ctx)
-	c.read()
+	c.read(br)
 	<-writerDone
 	c.nc.Close()
 }
 
 // read decodes frames until the peer closes, a frame is bad, or the server
 // stops reading (via a past read deadline).
-func (c *conn) read() {
+func (c *conn) read(br *bufio.Reader) {
 	defer close(c.reqs)
-	br := bufio.NewReaderSize(c.nc, 64<<10)
 	for {
 		p, err := c.readOne(br)
 		if err != nil {
@@ -123,31 +137,41 @@ func (c *conn) logReadEnd(err error) {
 }
 
 func (c *conn) readOne(br *bufio.Reader) (pending, error) {
+	frame, err := c.readFrame(br, c.srv.cfg.MaxRequestBytes, "socket.request.max.bytes")
+	if err != nil {
+		return pending{}, err
+	}
+	return c.decode(frame)
+}
+
+// readFrame reads one size-prefixed frame of at most limit bytes (the
+// config limitName).
+func (c *conn) readFrame(br *bufio.Reader, limit int32, limitName string) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	// Shutdown marks the server stopping before it sets a past read
 	// deadline; checking after setting ours means a deadline set between
 	// two reads is never overwritten, so a client that keeps sending does
 	// not keep a stopping server reading.
 	if c.srv.stopping.Load() {
-		return pending{}, net.ErrClosed
+		return nil, net.ErrClosed
 	}
 	var sizeBuf [4]byte
 	if _, err := io.ReadFull(br, sizeBuf[:]); err != nil {
-		return pending{}, err
+		return nil, err
 	}
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
-	if size < 0 || size > c.srv.cfg.MaxRequestBytes {
-		return pending{}, fmt.Errorf("%w: request of %d bytes exceeds socket.request.max.bytes %d", ErrMalformed, size, c.srv.cfg.MaxRequestBytes)
+	if size < 0 || size > limit {
+		return nil, fmt.Errorf("%w: request of %d bytes exceeds %s %d", ErrMalformed, size, limitName, limit)
 	}
 	frame := make([]byte, size)
 	if _, err := io.ReadFull(br, frame); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: truncated frame", io.ErrUnexpectedEOF)
 		}
-		return pending{}, err
+		return nil, err
 	}
 	c.srv.metrics.bytesIn.Add(float64(size + 4))
-	return c.decode(frame)
+	return frame, nil
 }
 
 func (c *conn) decode(frame []byte) (pending, error) {
@@ -214,7 +238,13 @@ func (c *conn) process(ctx context.Context) {
 			c.out <- p.frame
 			continue
 		}
-		frame, err := c.handle(ctx, p)
+		var frame []byte
+		var err error
+		if c.srv.cfg.Auth != nil {
+			frame, err = c.handleAuthenticated(ctx, p)
+		} else {
+			frame, err = c.handle(ctx, p)
+		}
 		if frame != nil {
 			c.out <- frame
 		}
@@ -241,12 +271,17 @@ func (c *conn) handle(ctx context.Context, p pending) (frame []byte, err error) 
 	if resp == nil {
 		return nil, err
 	}
-	resp.SetVersion(p.req.Version)
-	flexibleHeader := resp.IsFlexible() && p.req.Key != apiVersionsKey
-	buf := appendResponseHeader(getFrame(256+p.req.ResponseSizeHint), p.req.CorrelationID, flexibleHeader)
+	return encodeResponse(p.req, resp), err
+}
+
+// encodeResponse frames a response to r.
+func encodeResponse(r *Request, resp kmsg.Response) []byte {
+	resp.SetVersion(r.Version)
+	flexibleHeader := resp.IsFlexible() && r.Key != apiVersionsKey
+	buf := appendResponseHeader(getFrame(256+r.ResponseSizeHint), r.CorrelationID, flexibleHeader)
 	buf = resp.AppendTo(buf)
 	finishFrame(buf, 0)
-	return buf, err
+	return buf
 }
 
 // write sends frames in order, flushing when no more are queued.

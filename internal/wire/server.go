@@ -27,10 +27,17 @@ type Config struct {
 	// MaxQueuedRequests bounds the requests read ahead, and the responses
 	// waiting to be written, per connection.
 	MaxQueuedRequests int
-	// DefaultTenant is assigned to every connection of this listener.
+	// DefaultTenant is assigned to every connection of a listener without
+	// authentication.
 	DefaultTenant string
-	Logger        *slog.Logger
-	Registerer    prometheus.Registerer
+	// Auth, when set, makes the listener require SASL (sasl.go): the
+	// tenant of a connection is then its credential's.
+	Auth Authenticator
+	// MaxReauth is connections.max.reauth.ms: an authenticated session
+	// expires after this long unless the client re-authenticates; 0: never.
+	MaxReauth  time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
 }
 
 // DefaultConfig returns Kafka's defaults.
@@ -51,6 +58,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("wire: idle timeout must be positive")
 	case c.MaxQueuedRequests < 1:
 		return fmt.Errorf("wire: max queued requests must be at least 1")
+	case c.MaxReauth < 0:
+		return fmt.Errorf("wire: max re-authentication time must not be negative")
 	}
 	return nil
 }
@@ -86,6 +95,7 @@ func NewServer(cfg Config, mux *Mux) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	registerSASL(mux)
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Server{cfg: cfg, mux: mux, log: cfg.Logger, metrics: m, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
 }
@@ -123,6 +133,9 @@ func (s *Server) start(nc net.Conn) {
 	}
 	id := s.nextID.Add(1)
 	info := &Conn{ID: id, Remote: nc.RemoteAddr().String(), Local: nc.LocalAddr().String(), Tenant: s.cfg.DefaultTenant}
+	if s.cfg.Auth != nil {
+		info.Tenant = "" // until authenticated
+	}
 	c := &conn{srv: s, nc: nc, info: info, log: s.log.With("conn", id, "remote", info.Remote)}
 	s.mu.Lock()
 	if s.stopping.Load() {

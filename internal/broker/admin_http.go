@@ -1,0 +1,244 @@
+package broker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/tenant"
+	"github.com/twmb/franz-go/pkg/kerr"
+)
+
+// The admin API: JSON over the HTTP listener.
+//
+//	POST   /v1/tenants              {"name"}  -> 201 tenant
+//	GET    /v1/tenants                        -> {"tenants": [tenant]}
+//	GET    /v1/tenants/{id}                   -> tenant with its keys
+//	PATCH  /v1/tenants/{id}         {"name"}  -> tenant
+//	DELETE /v1/tenants/{id}                   -> 204
+//	POST   /v1/tenants/{id}/keys              -> 201 {"key", "secret", "tenant"}
+//	GET    /v1/tenants/{id}/keys              -> {"keys": [key]}
+//	DELETE /v1/keys/{key}                     -> 204
+//
+// Errors are {"error": "..."} with 400 (bad input), 404 (unknown tenant or
+// key), 503 (starting, no metadata quorum) or 500.
+//
+// The API has no credential of its own yet: it is reachable by whoever
+// reaches the HTTP address, which is loopback by default. An operator
+// credential (and TLS) comes with the ACL phase; until then, do not bind
+// --http to a public address.
+
+// maxAdminBody bounds a request body.
+const maxAdminBody = 64 << 10
+
+// adminTimeout bounds one admin call's metadata commits.
+const adminTimeout = 30 * time.Second
+
+// tenantJSON is a tenant as the admin API shows it.
+type tenantJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedMs int64     `json:"createdMs,omitempty"`
+	Topics    *int      `json:"topics,omitempty"`
+	Keys      []keyJSON `json:"keys,omitempty"`
+}
+
+// keyJSON is an API key; Secret is set only in the answer to its creation.
+type keyJSON struct {
+	Key       string `json:"key"`
+	Secret    string `json:"secret,omitempty"`
+	Tenant    string `json:"tenant"`
+	CreatedMs int64  `json:"createdMs,omitempty"`
+}
+
+type nameBody struct {
+	Name string `json:"name"`
+}
+
+func (b *Broker) registerAdmin(mux *http.ServeMux) {
+	mux.HandleFunc("POST /v1/tenants", b.admin(b.createTenant))
+	mux.HandleFunc("GET /v1/tenants", b.admin(b.listTenants))
+	mux.HandleFunc("GET /v1/tenants/{id}", b.admin(b.describeTenant))
+	mux.HandleFunc("PATCH /v1/tenants/{id}", b.admin(b.renameTenant))
+	mux.HandleFunc("DELETE /v1/tenants/{id}", b.admin(b.deleteTenant))
+	mux.HandleFunc("POST /v1/tenants/{id}/keys", b.admin(b.createKey))
+	mux.HandleFunc("GET /v1/tenants/{id}/keys", b.admin(b.listKeys))
+	mux.HandleFunc("DELETE /v1/keys/{key}", b.admin(b.revokeKey))
+}
+
+// adminFunc serves one admin call: it returns the status and the value to
+// encode (nil for no body), or an error.
+type adminFunc func(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error)
+
+func (b *Broker) admin(f adminFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s := b.tenants.Load()
+		if s == nil {
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "starting"})
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxAdminBody)
+		ctx, cancel := context.WithTimeout(r.Context(), adminTimeout)
+		defer cancel()
+		status, v, err := f(ctx, s, r)
+		if err != nil {
+			status = adminStatus(err)
+			if status == http.StatusInternalServerError {
+				b.log.Warn("admin API", "method", r.Method, "path", r.URL.Path, "err", err)
+			}
+			writeJSON(w, status, map[string]string{"error": err.Error()})
+			return
+		}
+		if v == nil {
+			w.WriteHeader(status)
+			return
+		}
+		writeJSON(w, status, v)
+	}
+}
+
+// errBadRequest marks input the admin API refuses.
+var errBadRequest = errors.New("bad request")
+
+func adminStatus(err error) int {
+	switch {
+	case errors.Is(err, meta.ErrTenantNotFound), errors.Is(err, meta.ErrCredentialNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, errBadRequest), errors.Is(err, kerr.InvalidRequest):
+		return http.StatusBadRequest
+	case errors.Is(err, meta.ErrNotReady), errors.Is(err, kerr.NotController), errors.Is(err, kerr.RequestTimedOut):
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func decodeBody(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: body: %v", errBadRequest, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: body: more than one JSON value", errBadRequest)
+	}
+	return nil
+}
+
+func toTenantJSON(t *meta.Tenant) tenantJSON {
+	return tenantJSON{ID: string(t.ID), Name: t.Name, CreatedMs: t.CreatedMs}
+}
+
+// tenantArg is the {id} of the path, which must name an existing tenant.
+func tenantArg(s *tenant.Service, r *http.Request) (*meta.Tenant, error) {
+	id := meta.TenantID(r.PathValue("id"))
+	t, ok := s.Tenant(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", meta.ErrTenantNotFound, id)
+	}
+	return t, nil
+}
+
+func (b *Broker) createTenant(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	var body nameBody
+	if err := decodeBody(r, &body); err != nil {
+		return 0, nil, err
+	}
+	t, err := s.CreateTenant(ctx, body.Name)
+	if err != nil {
+		return 0, nil, err
+	}
+	b.log.Info("created tenant", "tenant", t.ID)
+	return http.StatusCreated, toTenantJSON(t), nil
+}
+
+func (b *Broker) listTenants(_ context.Context, s *tenant.Service, _ *http.Request) (int, any, error) {
+	out := []tenantJSON{}
+	for _, t := range s.Tenants() {
+		out = append(out, toTenantJSON(t))
+	}
+	return http.StatusOK, map[string]any{"tenants": out}, nil
+}
+
+func (b *Broker) describeTenant(_ context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	t, err := tenantArg(s, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	out := toTenantJSON(t)
+	n := len(b.meta.Image().Topics(t.ID))
+	out.Topics = &n
+	out.Keys = keysJSON(s.Keys(t.ID))
+	return http.StatusOK, out, nil
+}
+
+func keysJSON(creds []*meta.Credential) []keyJSON {
+	out := []keyJSON{}
+	for _, c := range creds {
+		out = append(out, keyJSON{Key: c.Key, Tenant: string(c.Tenant), CreatedMs: c.CreatedMs})
+	}
+	return out
+}
+
+func (b *Broker) renameTenant(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	var body nameBody
+	if err := decodeBody(r, &body); err != nil {
+		return 0, nil, err
+	}
+	t, err := s.RenameTenant(ctx, meta.TenantID(r.PathValue("id")), body.Name)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, toTenantJSON(t), nil
+}
+
+func (b *Broker) deleteTenant(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	id := meta.TenantID(r.PathValue("id"))
+	if err := s.DeleteTenant(ctx, id); err != nil {
+		return 0, nil, err
+	}
+	b.log.Info("deleted tenant", "tenant", id)
+	return http.StatusNoContent, nil, nil
+}
+
+func (b *Broker) createKey(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	t, err := tenantArg(s, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	k, err := s.CreateKey(ctx, t.ID)
+	if err != nil {
+		return 0, nil, err
+	}
+	b.log.Info("created API key", "tenant", t.ID, "key", k.Key)
+	return http.StatusCreated, keyJSON{Key: k.Key, Secret: k.Secret, Tenant: string(k.Tenant)}, nil
+}
+
+func (b *Broker) listKeys(_ context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	t, err := tenantArg(s, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, map[string]any{"keys": keysJSON(s.Keys(t.ID))}, nil
+}
+
+func (b *Broker) revokeKey(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	key := r.PathValue("key")
+	if err := s.RevokeKey(ctx, key); err != nil {
+		return 0, nil, err
+	}
+	b.log.Info("revoked API key", "key", key)
+	return http.StatusNoContent, nil, nil
+}

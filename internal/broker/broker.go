@@ -196,6 +196,7 @@ type Broker struct {
 	replicas            *replica.Manager
 	groups              *coord.Coordinator
 	txns                *coord.TxnCoordinator
+	peers               *peers // requests to other brokers
 	wire                *wire.Server
 	httpSrv             *httpServer
 
@@ -263,6 +264,7 @@ func (b *Broker) start() error {
 	if err := b.startGroups(ctx); err != nil {
 		return err
 	}
+	b.peers = newPeers(b.cfg.NodeID)
 	if err := b.startTxns(ctx); err != nil {
 		return err
 	}
@@ -388,7 +390,7 @@ func (b *Broker) startStorage(ctx context.Context) error {
 func (b *Broker) startKafka() error {
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(),
-		Transactions: b.txns, Txns: api.NewTxnVerifier(b.txns),
+		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
 	})
@@ -455,6 +457,9 @@ func (b *Broker) stop() error {
 	b.wg.Wait()
 	if b.txns != nil {
 		b.txns.Close() // before the logs close: completions write markers
+	}
+	if b.peers != nil {
+		b.peers.pool.Close()
 	}
 	if b.groups != nil {
 		b.groups.Close()

@@ -21,11 +21,12 @@ var allowed = map[string][]string{
 	"internal/log/logtest":       {"internal/log"},
 	"internal/meta":              {"internal/config"},
 	"internal/wire":              {},
+	"internal/peer":              {},
 	"internal/bench":             {},
 	"internal/coord":             {"internal/record"},
-	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/record"},
+	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/peer", "internal/record"},
 	"internal/broker/api":        {"internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/wire"},
-	"internal/broker":            {"internal/broker/api", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/replica", "internal/wire"},
+	"internal/broker":            {"internal/broker/api", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/peer", "internal/replica", "internal/wire"},
 	"internal/broker/brokertest": {"internal/broker"},
 }
 

@@ -213,6 +213,7 @@ type Broker struct {
 	groups              *coord.Coordinator
 	txns                *coord.TxnCoordinator
 	tenants             atomic.Pointer[tenant.Service] // set once the metadata store is open
+	peers               *peers                         // requests to other brokers
 	wire                *wire.Server
 	httpSrv             *httpServer
 
@@ -281,6 +282,7 @@ func (b *Broker) start() error {
 	if err := b.startGroups(ctx); err != nil {
 		return err
 	}
+	b.peers = newPeers(b.cfg.NodeID)
 	if err := b.startTxns(ctx); err != nil {
 		return err
 	}
@@ -406,7 +408,7 @@ func (b *Broker) startStorage(ctx context.Context) error {
 func (b *Broker) startKafka() error {
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(),
-		Transactions: b.txns, Txns: api.NewTxnVerifier(b.txns),
+		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
 	})
@@ -481,6 +483,9 @@ func (b *Broker) stop() error {
 	b.wg.Wait()
 	if b.txns != nil {
 		b.txns.Close() // before the logs close: completions write markers
+	}
+	if b.peers != nil {
+		b.peers.pool.Close()
 	}
 	if b.groups != nil {
 		b.groups.Close()

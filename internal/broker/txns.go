@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/strata-db/strata/internal/coord"
@@ -59,12 +60,37 @@ func (s producerIDSource) AllocateProducerIDs(ctx context.Context, size int64) (
 	return s.meta.AllocateProducerIDs(ctx, s.node, size)
 }
 
-// markerWriter writes transaction markers to the partitions of this node
-// (Kafka's WriteTxnMarkers, in-process). A marker on a partition of the
-// offsets topic is then applied by the group coordinator.
+// markerWriter writes transaction markers (Kafka's WriteTxnMarkers) for
+// the transaction coordinator: to a partition this node leads in-process,
+// to one another node leads by sending it WriteTxnMarkers. Each attempt
+// goes to the leader the image names now; the coordinator retries a
+// failed one (txn_end.go), so a marker follows leadership as it moves.
 type markerWriter struct{ b *Broker }
 
 func (w markerWriter) WriteTxnMarker(ctx context.Context, tenant string, p coord.TxnPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
+	owner, name := meta.TenantID(tenant), p.Topic
+	if p.Offsets {
+		owner, name = meta.SystemTenant, coord.OffsetsTopic
+	}
+	im := w.b.meta.Image()
+	t, ok := im.TopicByName(owner, name)
+	if !ok || p.Partition < 0 || int(p.Partition) >= len(t.Partitions) {
+		return fmt.Errorf("%w: %s-%d", kerr.UnknownTopicOrPartition, name, p.Partition)
+	}
+	switch leader := t.Partitions[p.Partition].Leader; leader {
+	case w.b.cfg.NodeID:
+		return w.WriteLocalTxnMarker(ctx, tenant, p, producerID, epoch, commit, coordinatorEpoch)
+	case -1:
+		return fmt.Errorf("%w: %s-%d has no leader", kerr.LeaderNotAvailable, name, p.Partition)
+	default:
+		return w.b.peers.writeTxnMarker(ctx, im, leader, owner, name, p.Partition, producerID, epoch, commit, coordinatorEpoch)
+	}
+}
+
+// WriteLocalTxnMarker writes a marker to a partition of this node and
+// waits until it is committed (api.MarkerWriter). A marker on a partition
+// of the offsets topic is then applied by the group coordinator.
+func (w markerWriter) WriteLocalTxnMarker(ctx context.Context, tenant string, p coord.TxnPartition, producerID int64, epoch int16, commit bool, coordinatorEpoch int32) error {
 	owner, name := meta.TenantID(tenant), p.Topic
 	if p.Offsets {
 		owner, name = meta.SystemTenant, coord.OffsetsTopic
@@ -90,4 +116,32 @@ func (w markerWriter) WriteTxnMarker(ctx context.Context, tenant string, p coord
 		w.b.groups.CompleteTxn(p.Partition, producerID, epoch, commit)
 	}
 	return nil
+}
+
+// txnVerifier answers the produce path's and TxnOffsetCommit's KIP-890
+// checks (api.TxnVerifier): from this node's transaction coordinator when
+// it holds the transactional id, else from the node leading the id's
+// partition of the transaction state topic.
+type txnVerifier struct{ b *Broker }
+
+func (v txnVerifier) VerifyPartitions(ctx context.Context, tenant meta.TenantID, transactionalID string, producerID int64, producerEpoch int16, parts []coord.TxnPartition) ([]error, error) {
+	errs, err := v.b.txns.VerifyPartitions(string(tenant), transactionalID, producerID, producerEpoch, parts)
+	if !errors.Is(err, kerr.NotCoordinator) {
+		return errs, err
+	}
+	im := v.b.meta.Image()
+	t, ok := im.TopicByName(meta.SystemTenant, coord.TransactionStateTopic)
+	if !ok {
+		return nil, kerr.CoordinatorNotAvailable
+	}
+	p := coord.TxnPartitionFor(coord.TxnKey{Tenant: string(tenant), ID: transactionalID}, int32(len(t.Partitions)))
+	switch leader := t.Partitions[p].Leader; leader {
+	case v.b.cfg.NodeID:
+		// Led here but not loaded yet (or unloading).
+		return nil, kerr.CoordinatorLoadInProgress
+	case -1:
+		return nil, kerr.CoordinatorNotAvailable
+	default:
+		return v.b.peers.verifyTxn(ctx, im, leader, tenant, transactionalID, producerID, producerEpoch, parts)
+	}
 }

@@ -134,7 +134,8 @@ func (c *controller) run(ctx context.Context) {
 }
 
 // electLeaders commits the elections the current image calls for
-// (planElections), once per image.
+// (planElections), or else the reassignments it can complete
+// (planReassignments), once per image.
 func (c *controller) electLeaders(ctx context.Context) {
 	im := c.s.Image()
 	c.mu.Lock()
@@ -143,7 +144,12 @@ func (c *controller) electLeaders(ctx context.Context) {
 	if im.Index == seen {
 		return
 	}
-	recs := planElections(im, aliveExcept(im, nil, nil))
+	alive := aliveExcept(im, nil, nil)
+	recs := planElections(im, alive)
+	if len(recs) == 0 {
+		// Elections first: a reassignment completes on a settled image.
+		recs = planReassignments(im, alive)
+	}
 	if len(recs) > 0 {
 		if _, err := c.propose(ctx, recs); err != nil {
 			c.s.cfg.Logger.Warn("controller: leader elections", "err", err)

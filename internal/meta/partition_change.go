@@ -37,6 +37,11 @@ type PartitionChange struct {
 	Leader         int32   `json:"leader"`
 	ISR            []int32 `json:"isr"`
 	Reason         string  `json:"reason,omitempty"`
+	// Replicas, when set, replaces the replicas, and Adding and Removing
+	// the reassignment in progress (reassign.go); when nil both stay.
+	Replicas []int32 `json:"replicas,omitempty"`
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // AlterPartition is a leader's ISR change (KIP-497).
@@ -79,6 +84,17 @@ func (im *Image) applyPartitionChange(c *PartitionChange) error {
 		return fmt.Errorf("%w: leader %d outside ISR %v", kerr.InvalidRequest, c.Leader, c.ISR)
 	}
 	n := *cur
+	if c.Replicas != nil {
+		if err := im.checkReplicas(c); err != nil {
+			return err
+		}
+		n.Replicas, n.AddingReplicas, n.RemovingReplicas = slices.Clone(c.Replicas), slices.Clone(c.Adding), slices.Clone(c.Removing)
+	}
+	for _, id := range c.ISR {
+		if !slices.Contains(n.Replicas, id) {
+			return fmt.Errorf("%w: ISR %v outside the replicas %v", kerr.InvalidRequest, c.ISR, n.Replicas)
+		}
+	}
 	n.ISR = slices.Clone(c.ISR)
 	if c.Leader != cur.Leader {
 		n.Leader = c.Leader

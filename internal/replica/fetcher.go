@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/strata-db/strata/internal/peer"
 	"sync"
 	"time"
 
@@ -82,7 +83,7 @@ func (f *fetcher) stop() {
 
 func (f *fetcher) run(ctx context.Context) {
 	defer close(f.done)
-	var conn *kafkaConn
+	var conn *peer.Conn
 	var connAddr string
 	defer func() {
 		if conn != nil {
@@ -107,12 +108,12 @@ func (f *fetcher) run(ctx context.Context) {
 			conn = nil
 		}
 		if conn == nil {
-			conn, err = dialKafka(ctx, addr, fmt.Sprintf("strata-replica-%d", f.m.cfg.NodeID))
+			conn, err = peer.Dial(ctx, addr, fmt.Sprintf("strata-replica-%d", f.m.cfg.NodeID))
 			connAddr = addr
 		}
 		var resp kmsg.Response
 		if err == nil {
-			resp, err = conn.do(req, time.Now().Add(replicaFetchMaxWait+10*time.Second))
+			resp, err = conn.Do(req, time.Now().Add(replicaFetchMaxWait+10*time.Second))
 		}
 		if err != nil {
 			if conn != nil {

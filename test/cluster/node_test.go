@@ -67,11 +67,12 @@ func newNode(t *testing.T, id int32, zone string) *node {
 	return n
 }
 
-// configFile writes the YAML every node reads: a short session timeout.
+// configFile writes the YAML every node reads: a short session timeout,
+// and timed-out transactions aborted within a second.
 func configFile(t *testing.T) string {
 	p := filepath.Join(t.TempDir(), "strata.yaml")
-	body := fmt.Sprintf("broker-config:\n  broker.session.timeout.ms: %d\n  broker.heartbeat.interval.ms: 300\n  replica.lag.time.max.ms: %d\n",
-		sessionTimeoutMs, replicaLagMs)
+	body := fmt.Sprintf("broker-config:\n  broker.session.timeout.ms: %d\n  broker.heartbeat.interval.ms: 300\n  replica.lag.time.max.ms: %d\n"+
+		"  transaction.abort.timed.out.transaction.cleanup.interval.ms: 1000\n", sessionTimeoutMs, replicaLagMs)
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}

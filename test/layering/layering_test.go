@@ -23,11 +23,12 @@ var allowed = map[string][]string{
 	"internal/wire":              {},
 	"internal/sasl":              {},
 	"internal/tenant":            {"internal/meta", "internal/sasl"},
+	"internal/peer":              {},
 	"internal/bench":             {},
 	"internal/coord":             {"internal/record"},
-	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/record"},
+	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/peer", "internal/record"},
 	"internal/broker/api":        {"internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/wire"},
-	"internal/broker":            {"internal/broker/api", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/replica", "internal/tenant", "internal/wire"},
+	"internal/broker":            {"internal/broker/api", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/peer", "internal/replica", "internal/tenant", "internal/wire"},
 	"internal/broker/brokertest": {"internal/broker"},
 }
 

@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/strata-db/strata/internal/coord"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record"
 	"github.com/strata-db/strata/internal/replica"
@@ -116,7 +117,8 @@ func (h *Handlers) producePartition(ctx context.Context, version, acks int16, te
 		opts.Verification = p.StartTxnVerification(hdr.ProducerID, hdr.ProducerEpoch)
 		defer p.EndTxnVerification(opts.Verification)
 		if opts.Verification != nil {
-			err := h.cfg.Txns.VerifyPartition(tenant, *txnID, hdr.ProducerID, hdr.ProducerEpoch, t.Name, rp.Partition)
+			err := verificationError(verifyOne(ctx, h.cfg.Txns, tenant, *txnID, hdr.ProducerID, hdr.ProducerEpoch,
+				coord.TxnPartition{Topic: t.Name, Partition: rp.Partition}))
 			if err != nil {
 				return fail(ProduceTxnError(version, err))
 			}

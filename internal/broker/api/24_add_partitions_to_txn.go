@@ -3,8 +3,9 @@ package api
 // AddPartitionsToTxn, v0-v5. v0-v3 are the client's: one transaction's
 // partitions to add. v4+ are Kafka's broker-to-coordinator form: several
 // transactions, each either added or, with VerifyOnly, checked (KIP-890
-// part 1); Strata's brokers verify in-process, but the form is served to
-// anyone, scoped to the tenant. A partition the tenant does not have fails
+// part 1): a broker asks the coordinator whether a transactional write's
+// partition was added, naming the tenant in a tagged field
+// (interbroker.go); without the tag the connection's tenant is meant. A partition the tenant does not have fails
 // the whole transaction's request: UNKNOWN_TOPIC_OR_PARTITION for it,
 // OPERATION_NOT_ATTEMPTED for the others. Before v2, PRODUCER_FENCED is
 // sent as INVALID_PRODUCER_EPOCH; before v5, TRANSACTION_ABORTABLE as
@@ -38,7 +39,7 @@ func (h *Handlers) addPartitionsToTxn(_ context.Context, r *wire.Request) (kmsg.
 		for i, t := range req.Topics {
 			topics[i] = txnTopic{t.Topic, t.Partitions}
 		}
-		for _, t := range h.addToTxn(r, req.TransactionalID, req.ProducerID, req.ProducerEpoch, topics, false) {
+		for _, t := range h.addToTxn(r, tenantOf(r), false, req.TransactionalID, req.ProducerID, req.ProducerEpoch, topics, false) {
 			rt := kmsg.NewAddPartitionsToTxnResponseTopic()
 			rt.Topic = t.Topic
 			for _, p := range t.Partitions {
@@ -57,23 +58,28 @@ func (h *Handlers) addPartitionsToTxn(_ context.Context, r *wire.Request) (kmsg.
 		}
 		rt := kmsg.NewAddPartitionsToTxnResponseTransaction()
 		rt.TransactionalID = tx.TransactionalID
-		rt.Topics = h.addToTxn(r, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, topics, tx.VerifyOnly)
+		tenant, tagged := taggedTenant(tx.UnknownTags, r)
+		rt.Topics = h.addToTxn(r, tenant, tagged && tx.VerifyOnly, tx.TransactionalID, tx.ProducerID, tx.ProducerEpoch, topics, tx.VerifyOnly)
 		resp.Transactions = append(resp.Transactions, rt)
 	}
 	return resp, nil
 }
 
 // addToTxn adds (or verifies) one transaction's partitions and answers
-// each.
-func (h *Handlers) addToTxn(r *wire.Request, transactionalID string, producerID int64, epoch int16, topics []txnTopic, verifyOnly bool) []kmsg.AddPartitionsToTxnResponseTransactionTopic {
+// each. A broker's verification (interBroker) may name the offsets
+// topic's partition of a group (TxnOffsetCommit's check).
+func (h *Handlers) addToTxn(r *wire.Request, tenant meta.TenantID, interBroker bool, transactionalID string, producerID int64, epoch int16, topics []txnTopic, verifyOnly bool) []kmsg.AddPartitionsToTxnResponseTransactionTopic {
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
 	var parts []coord.TxnPartition
 	missing := map[coord.TxnPartition]bool{}
 	for _, t := range topics {
-		mt, terr := im.ResolveTopic(tenant, meta.TopicRef{Name: t.topic})
+		owner := tenant
+		if interBroker && t.topic == coord.OffsetsTopic {
+			owner = meta.SystemTenant
+		}
+		mt, terr := im.ResolveTopic(owner, meta.TopicRef{Name: t.topic})
 		for _, p := range t.partitions {
-			tp := coord.TxnPartition{Topic: t.topic, Partition: p}
+			tp := interBrokerPartition(owner, t.topic, p)
 			if terr != nil || p < 0 || int(p) >= len(mt.Partitions) {
 				missing[tp] = true
 			}
@@ -90,7 +96,7 @@ func (h *Handlers) addToTxn(r *wire.Request, transactionalID string, producerID 
 			}
 		}
 	case verifyOnly:
-		perPart, err := h.cfg.Transactions.VerifyPartitions(r.Conn.Tenant, transactionalID, producerID, epoch, parts)
+		perPart, err := h.cfg.Transactions.VerifyPartitions(string(tenant), transactionalID, producerID, epoch, parts)
 		for i := range errs {
 			if err != nil {
 				errs[i] = err
@@ -99,7 +105,7 @@ func (h *Handlers) addToTxn(r *wire.Request, transactionalID string, producerID 
 			}
 		}
 	default:
-		err := h.cfg.Transactions.AddPartitions(r.Conn.Tenant, transactionalID, producerID, epoch, parts)
+		err := h.cfg.Transactions.AddPartitions(string(tenant), transactionalID, producerID, epoch, parts)
 		for i := range errs {
 			errs[i] = err
 		}

@@ -23,7 +23,7 @@ import (
 
 func init() { register(kmsg.TxnOffsetCommit, 0, 4, (*Handlers).txnOffsetCommit) }
 
-func (h *Handlers) txnOffsetCommit(_ context.Context, r *wire.Request) (kmsg.Response, error) {
+func (h *Handlers) txnOffsetCommit(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.TxnOffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	im := h.cfg.Meta.Image()
@@ -57,7 +57,7 @@ func (h *Handlers) txnOffsetCommit(_ context.Context, r *wire.Request) (kmsg.Res
 	if len(cr.Offsets) == 0 {
 		return resp, nil
 	}
-	errs := h.commitTxnOffsets(r, req, cr)
+	errs := h.commitTxnOffsets(ctx, r, req, cr)
 	for i, err := range errs {
 		resp.Topics[slots[i].topic].Partitions[slots[i].part].ErrorCode = errorCode(fencedAs(err, r.Version < 3))
 	}
@@ -66,7 +66,7 @@ func (h *Handlers) txnOffsetCommit(_ context.Context, r *wire.Request) (kmsg.Res
 
 // commitTxnOffsets verifies the transaction, then commits; it returns one
 // error per offset.
-func (h *Handlers) commitTxnOffsets(r *wire.Request, req *kmsg.TxnOffsetCommitRequest, cr coord.TxnCommitRequest) []error {
+func (h *Handlers) commitTxnOffsets(ctx context.Context, r *wire.Request, req *kmsg.TxnOffsetCommitRequest, cr coord.TxnCommitRequest) []error {
 	fail := func(err error) []error {
 		errs := make([]error, len(cr.Offsets))
 		for i := range errs {
@@ -81,11 +81,7 @@ func (h *Handlers) commitTxnOffsets(r *wire.Request, req *kmsg.TxnOffsetCommitRe
 		return fail(kerr.NotCoordinator)
 	}
 	part := h.cfg.Transactions.OffsetsPartition(r.Conn.Tenant, req.Group)
-	verdicts, err := h.cfg.Transactions.VerifyPartitions(r.Conn.Tenant, req.TransactionalID, req.ProducerID, req.ProducerEpoch, []coord.TxnPartition{part})
-	if err == nil {
-		err = verdicts[0]
-	}
-	if err != nil {
+	if err := verifyOne(ctx, h.cfg.Txns, tenantOf(r), req.TransactionalID, req.ProducerID, req.ProducerEpoch, part); err != nil {
 		return fail(txnOffsetVerifyError(r.Version, err))
 	}
 	return h.cfg.Groups.CommitTxnOffsets(cr)

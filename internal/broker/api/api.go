@@ -36,20 +36,26 @@ type Config struct {
 	Now     func() time.Time
 	// FetchSessionSlots is max.incremental.fetch.session.cache.slots.
 	FetchSessionSlots int
-	// Txns checks transactional produce requests (KIP-890): a partition
-	// must have been added to the producer's ongoing transaction. Nil
-	// until the transaction coordinator exists.
+	// Txns checks transactional produce requests and offset commits
+	// (KIP-890): a partition must have been added to the producer's
+	// ongoing transaction. Nil until the transaction coordinator exists.
 	Txns TxnVerifier
+	// Markers writes the transaction markers other nodes' coordinators
+	// send (WriteTxnMarkers).
+	Markers MarkerWriter
 }
 
-// TxnVerifier is what the produce path needs from the transaction
-// coordinator.
+// TxnVerifier asks the transaction coordinator of a transactional id,
+// on this node or another (as Kafka's brokers ask with
+// AddPartitionsToTxn v4 and VerifyOnly), whether partitions are in the
+// ongoing transaction of producerID at producerEpoch. Its answers are the
+// coordinator's, as TxnCoordinator.VerifyPartitions gives them: per
+// partition nil or TRANSACTION_ABORTABLE wrapping coord.ErrNotInTransaction,
+// or one error for all (PRODUCER_FENCED, INVALID_PRODUCER_ID_MAPPING,
+// CONCURRENT_TRANSACTIONS, NOT_COORDINATOR, COORDINATOR_NOT_AVAILABLE,
+// ...).
 type TxnVerifier interface {
-	// VerifyPartition reports whether topic/partition is part of the
-	// ongoing transaction of transactionalID, held by producerID at
-	// producerEpoch, with the Kafka error to return if not
-	// (INVALID_TXN_STATE, INVALID_PRODUCER_EPOCH, PRODUCER_FENCED, ...).
-	VerifyPartition(tenant meta.TenantID, transactionalID string, producerID int64, producerEpoch int16, topic string, partition int32) error
+	VerifyPartitions(ctx context.Context, tenant meta.TenantID, transactionalID string, producerID int64, producerEpoch int16, parts []coord.TxnPartition) ([]error, error)
 }
 
 // Handlers serves the Kafka APIs.

@@ -5,6 +5,7 @@ package api
 // AddPartitionsToTxnManager and ReplicaManager map them.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -22,32 +23,25 @@ func fencedAs(err error, old bool) error {
 	return err
 }
 
-// NewTxnVerifier is the TxnVerifier of a node whose transaction
-// coordinator runs in-process: it asks the coordinator directly, as
-// Kafka's brokers ask with AddPartitionsToTxn v4 and VerifyOnly.
-func NewTxnVerifier(c *coord.TxnCoordinator) TxnVerifier { return coordVerifier{c} }
+// verifyOne asks v about one partition and returns the coordinator's
+// answer for it.
+func verifyOne(ctx context.Context, v TxnVerifier, tenant meta.TenantID, transactionalID string, producerID int64, producerEpoch int16, p coord.TxnPartition) error {
+	errs, err := v.VerifyPartitions(ctx, tenant, transactionalID, producerID, producerEpoch, []coord.TxnPartition{p})
+	if err == nil {
+		err = errs[0]
+	}
+	return err
+}
 
-type coordVerifier struct{ c *coord.TxnCoordinator }
-
-// VerifyPartition returns the error a produce request gets for a failed
-// verification: INVALID_PRODUCER_EPOCH for a fenced producer,
-// INVALID_PRODUCER_ID_MAPPING for a producer that does not hold the
-// transactional id, NOT_ENOUGH_REPLICAS (retriable without a metadata
+// verificationError maps the coordinator's answer to a verification to
+// the error of the produce request it guards (AddPartitionsToTxnManager
+// and ReplicaManager.appendRecords): INVALID_PRODUCER_EPOCH for a fenced
+// producer, INVALID_PRODUCER_ID_MAPPING for a producer that does not hold
+// the transactional id, NOT_ENOUGH_REPLICAS (retriable without a metadata
 // refresh) while the coordinator cannot answer or the transaction is
 // completing, and INVALID_TXN_STATE, wrapping coord.ErrNotInTransaction,
 // for a partition not added to the transaction: ProduceTxnError turns
 // that into TRANSACTION_ABORTABLE for produce v11 and later.
-func (v coordVerifier) VerifyPartition(tenant meta.TenantID, transactionalID string, producerID int64, producerEpoch int16, topic string, partition int32) error {
-	errs, err := v.c.VerifyPartitions(string(tenant), transactionalID, producerID, producerEpoch, []coord.TxnPartition{{Topic: topic, Partition: partition}})
-	if err == nil {
-		err = errs[0]
-	}
-	return verificationError(err)
-}
-
-// verificationError maps the coordinator's answer to a verification to
-// the error of the write it guards (AddPartitionsToTxnManager and
-// ReplicaManager.appendRecords).
 func verificationError(err error) error {
 	switch {
 	case err == nil:

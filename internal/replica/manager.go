@@ -300,7 +300,7 @@ func (m *Manager) apply(im *meta.Image, k Key, t *meta.Topic) {
 	delete(m.offline, k)
 	p := newPartition(k, l, tc, -1, m.cfg.Now)
 	if m.cfg.Controller != nil {
-		p.sendISR = m.sendISR
+		p.sendISR, p.isrEligible = m.sendISR, m.isrEligible
 	}
 	m.applyState(p, t, st)
 	m.parts[k] = p
@@ -322,6 +322,13 @@ func (m *Manager) applyState(p *Partition, t *meta.Topic, st meta.Partition) {
 		m.log.Info("partition role", "topic", t.Name, "partition", p.key.Partition, "role", role,
 			"leader", st.Leader, "epoch", st.LeaderEpoch, "isr", st.ISR)
 	}
+}
+
+// isrEligible reports whether the image shows broker id alive: registered,
+// unfenced and not in controlled shutdown.
+func (m *Manager) isrEligible(id int32) bool {
+	b, ok := m.cfg.Meta.Image().Broker(id)
+	return ok && b.Alive()
 }
 
 // sendISR sends a leader's ISR change to the controller (ISRSender).

@@ -272,10 +272,14 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // maybeExpandISRLocked asks for a caught-up follower to rejoin the ISR:
-// its LEO has reached the HW and the start of the leader's epoch.
+// its LEO has reached the HW and the start of the leader's epoch, and it is
+// eligible (Kafka's Partition.isReplicaIsrEligible).
 func (p *Partition) maybeExpandISRLocked(id int32, fs *followerState) {
 	ls := p.leading
 	if ls.pendingISR != nil || slices.Contains(p.state.ISR, id) || p.sendISR == nil {
+		return
+	}
+	if p.isrEligible != nil && !p.isrEligible(id) {
 		return
 	}
 	if fs.leo < p.hw.Load() || fs.leo < ls.epochStart {

@@ -300,6 +300,31 @@ func TestISRShrinksAndExpands(t *testing.T) {
 	}
 }
 
+// A caught-up follower that the leader's image shows fenced (or shutting
+// down) is not proposed for the ISR: the controller would refuse it, and
+// asking at every fetch floods the metadata log with refused entries, which
+// kept a fenced broker from ever catching up with the image and being
+// unfenced (found by test/faults after a network partition).
+func TestISRExpansionWaitsForEligibleFollower(t *testing.T) {
+	leader, f2, f3, sink, _ := replicaSet(t, "")
+	leader.applyState(1, meta.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1})
+	fenced := true
+	leader.isrEligible = func(id int32) bool { return id != 3 || !fenced }
+	mustAppend(t, leader, batch(-1, 0, 0, 3, false))
+	for range 3 {
+		replicate(t, leader, f2, 2)
+		replicate(t, leader, f3, 3)
+	}
+	if sink.count() != 0 {
+		t.Fatalf("expansion with a fenced follower: %+v", sink.changes)
+	}
+	fenced = false
+	replicate(t, leader, f3, 3)
+	if c := sink.nth(t, 1); !slices.Equal(c.ISR, []int32{1, 2, 3}) || c.PartitionEpoch != 1 {
+		t.Fatalf("expansion once unfenced: %+v", c)
+	}
+}
+
 func TestResetOutOfRange(t *testing.T) {
 	leader, f2, _, _, _ := replicaSet(t, "")
 	_ = leader

@@ -215,6 +215,8 @@ type Broker struct {
 	tenants             atomic.Pointer[tenant.Service] // set once the metadata store is open
 	wire                *wire.Server
 	httpSrv             *httpServer
+	// coordLoaded signals watchTenancy that a coordinator partition loaded.
+	coordLoaded chan struct{}
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -231,7 +233,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	b := &Broker{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), coordLoaded: make(chan struct{}, 1)}
 	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := b.start(); err != nil {
 		b.stop()
@@ -284,7 +286,12 @@ func (b *Broker) start() error {
 	if err := b.startTxns(ctx); err != nil {
 		return err
 	}
-	return b.startKafka()
+	if err := b.startKafka(); err != nil {
+		return err
+	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.watchTenancy(ctx) }()
+	return nil
 }
 
 func (b *Broker) lockDataDir() error {

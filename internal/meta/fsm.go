@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -88,6 +90,7 @@ type snapshotImage struct {
 	NextProducerID int64                       `json:"nextProducerId,omitempty"`
 	Tenants        map[TenantID]*Tenant        `json:"tenants,omitempty"`
 	Credentials    map[string]*Credential      `json:"credentials,omitempty"`
+	DeletedTenants []TenantID                  `json:"deletedTenants,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -117,6 +120,12 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 	}
 	im.nextProducerID = s.NextProducerID
 	im.tenants, im.credentials = s.Tenants, s.Credentials
+	if len(s.DeletedTenants) > 0 {
+		im.deletedTenants = make(map[TenantID]struct{}, len(s.DeletedTenants))
+		for _, id := range s.DeletedTenants {
+			im.deletedTenants[id] = struct{}{}
+		}
+	}
 	f.publish(im)
 	return nil
 }
@@ -134,6 +143,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		NextProducerID: im.nextProducerID,
 		Tenants:        im.tenants,
 		Credentials:    im.credentials,
+		DeletedTenants: slices.Sorted(maps.Keys(im.deletedTenants)),
 	}
 	if err := json.NewEncoder(sink).Encode(&out); err != nil {
 		sink.Cancel()

@@ -20,9 +20,9 @@ import (
 //     credential of it in one record, so no image ever holds a credential
 //     or a topic of a tenant that is gone. Partition data goes with the
 //     topics (the replica manager deletes logs of topics not in the image).
-//     Groups, offsets and transactional ids live in the coordinators; they
-//     are unreachable once the tenant's keys are gone, and purging them at
-//     deletion is still to do.
+//     Groups, offsets and transactional ids live in the coordinators: the
+//     image remembers the deleted id (TenantDeleted) and each broker's
+//     coordinators purge what they hold of it.
 //   - CreateCredential and DeleteCredential add and revoke an API key. A
 //     credential holds only salted hashes of the secret; the secret itself
 //     is never in the log.
@@ -153,6 +153,18 @@ func (im *Image) Tenants() []*Tenant {
 	return append([]*Tenant{defaultTenant}, out...)
 }
 
+// TenantDeleted reports whether a tenant was deleted. A tenant id the
+// image has never seen is not deleted: it may be created by a record this
+// image has not applied yet.
+func (im *Image) TenantDeleted(id TenantID) bool {
+	_, ok := im.deletedTenants[id]
+	return ok
+}
+
+// DeletedTenantCount is how many tenants were ever deleted; it grows with
+// each deletion, so a change tells a watcher to look again.
+func (im *Image) DeletedTenantCount() int { return len(im.deletedTenants) }
+
 // Credential returns the credential of an API key.
 func (im *Image) Credential(key string) (*Credential, bool) {
 	c, ok := im.credentials[key]
@@ -252,6 +264,8 @@ func (im *Image) applyDeleteTenant(id TenantID) error {
 	}
 	im.tenants = copyMap(im.tenants, 0)
 	delete(im.tenants, id)
+	im.deletedTenants = copyMap(im.deletedTenants, 1)
+	im.deletedTenants[id] = struct{}{}
 	return nil
 }
 

@@ -49,9 +49,9 @@ func (s *Service) RenameTenant(ctx context.Context, id meta.TenantID, name strin
 	return s.meta.UpdateTenant(ctx, id, name)
 }
 
-// DeleteTenant deletes a tenant with its topics and keys. Its groups,
-// committed offsets and transactional ids stay in the coordinators until
-// they expire (purging them at once is still to do).
+// DeleteTenant deletes a tenant with its topics and keys. Each broker then
+// closes the tenant's connections and purges its groups, committed offsets
+// and transactional ids from its coordinators (broker/tenancy.go).
 func (s *Service) DeleteTenant(ctx context.Context, id meta.TenantID) error {
 	return s.meta.DeleteTenant(ctx, id)
 }
@@ -82,8 +82,8 @@ func (s *Service) CreateKey(ctx context.Context, id meta.TenantID) (*Key, error)
 	return k, nil
 }
 
-// RevokeKey deletes an API key. Connections authenticated with it fail
-// their next re-authentication.
+// RevokeKey deletes an API key. Each broker closes the connections
+// authenticated with it as soon as it sees the revocation.
 func (s *Service) RevokeKey(ctx context.Context, key string) error {
 	return s.meta.DeleteCredential(ctx, key)
 }

@@ -91,6 +91,7 @@ type snapshotImage struct {
 	Tenants        map[TenantID]*Tenant        `json:"tenants,omitempty"`
 	Credentials    map[string]*Credential      `json:"credentials,omitempty"`
 	DeletedTenants []TenantID                  `json:"deletedTenants,omitempty"`
+	ACLs           map[TenantID][]ACL          `json:"acls,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -119,7 +120,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		im.brokerConfigs = s.BrokerConfigs
 	}
 	im.nextProducerID = s.NextProducerID
-	im.tenants, im.credentials = s.Tenants, s.Credentials
+	im.tenants, im.credentials, im.acls = s.Tenants, s.Credentials, s.ACLs
 	if len(s.DeletedTenants) > 0 {
 		im.deletedTenants = make(map[TenantID]struct{}, len(s.DeletedTenants))
 		for _, id := range s.DeletedTenants {
@@ -144,6 +145,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		Tenants:        im.tenants,
 		Credentials:    im.credentials,
 		DeletedTenants: slices.Sorted(maps.Keys(im.deletedTenants)),
+		ACLs:           im.acls,
 	}
 	if err := json.NewEncoder(sink).Encode(&out); err != nil {
 		sink.Cancel()

@@ -140,6 +140,8 @@ type Image struct {
 	// never reused), so that a coordinator that loads state written before
 	// a deletion knows to purge it (tenants.go).
 	deletedTenants map[TenantID]struct{}
+	// acls holds each tenant's ACL bindings (acls.go).
+	acls map[TenantID][]ACL
 }
 
 func emptyImage() *Image {

@@ -16,8 +16,8 @@ import (
 // metadata log like every other resource:
 //
 //   - CreateTenant adds a tenant; UpdateTenant renames it.
-//   - DeleteTenant removes the tenant, every topic of it and every
-//     credential of it in one record, so no image ever holds a credential
+//   - DeleteTenant removes the tenant, every topic of it, every
+//     credential and every ACL of it in one record, so no image ever holds a credential
 //     or a topic of a tenant that is gone. Partition data goes with the
 //     topics (the replica manager deletes logs of topics not in the image).
 //     Groups, offsets and transactional ids live in the coordinators: the
@@ -78,11 +78,39 @@ type Credential struct {
 	Key       string   `json:"key"`
 	Tenant    TenantID `json:"tenant"`
 	CreatedMs int64    `json:"createdMs"`
+	// Role is RoleAdmin (empty: keys from before roles existed) or
+	// RoleMember.
+	Role Role `json:"role,omitempty"`
 	// Plain verifies SASL PLAIN.
 	Plain SaltedHash `json:"plain"`
 	// Scram verifies SCRAM, by mechanism name ("SCRAM-SHA-256").
 	Scram map[string]ScramCredential `json:"scram"`
 }
+
+// Role says what an API key may do in its tenant.
+type Role string
+
+const (
+	// RoleAdmin keys may do everything in their tenant (Kafka's super
+	// user, within the tenant).
+	RoleAdmin Role = "admin"
+	// RoleMember keys may do what the tenant's ACLs allow them.
+	RoleMember Role = "member"
+)
+
+// ParseRole parses a role name; empty is RoleAdmin.
+func ParseRole(s string) (Role, error) {
+	switch Role(s) {
+	case "", RoleAdmin:
+		return RoleAdmin, nil
+	case RoleMember:
+		return RoleMember, nil
+	}
+	return "", fmt.Errorf("%w: role %q is neither %s nor %s", kerr.InvalidRequest, s, RoleAdmin, RoleMember)
+}
+
+// IsAdmin reports whether the key may do everything in its tenant.
+func (c *Credential) IsAdmin() bool { return c.Role == "" || c.Role == RoleAdmin }
 
 // DeleteCredential revokes an API key.
 type DeleteCredential struct {
@@ -266,6 +294,10 @@ func (im *Image) applyDeleteTenant(id TenantID) error {
 	delete(im.tenants, id)
 	im.deletedTenants = copyMap(im.deletedTenants, 1)
 	im.deletedTenants[id] = struct{}{}
+	if _, ok := im.acls[id]; ok {
+		im.acls = copyMap(im.acls, 0)
+		delete(im.acls, id)
+	}
 	return nil
 }
 
@@ -278,6 +310,9 @@ func (im *Image) applyCreateCredential(c *Credential) error {
 	}
 	if _, ok := im.credentials[c.Key]; ok {
 		return fmt.Errorf("%w: API key already exists", kerr.InvalidRequest)
+	}
+	if _, err := ParseRole(string(c.Role)); err != nil {
+		return err
 	}
 	cc := *c
 	im.credentials = copyMap(im.credentials, 1)

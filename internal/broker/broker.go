@@ -411,8 +411,12 @@ func (b *Broker) startStorage(ctx context.Context) error {
 }
 
 func (b *Broker) startKafka() error {
+	var authz api.Authorizer
+	if b.cfg.Auth == AuthSASL {
+		authz = tenant.NewAuthorizer(b.meta.Image)
+	}
 	h := api.New(api.Config{
-		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(),
+		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,
 		Transactions: b.txns, Txns: api.NewTxnVerifier(b.txns),
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),

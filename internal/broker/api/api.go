@@ -40,6 +40,9 @@ type Config struct {
 	// must have been added to the producer's ongoing transaction. Nil
 	// until the transaction coordinator exists.
 	Txns TxnVerifier
+	// Authorizer checks authenticated connections' requests against
+	// their tenant's ACLs (acl_check.go); nil allows everything.
+	Authorizer Authorizer
 }
 
 // TxnVerifier is what the produce path needs from the transaction

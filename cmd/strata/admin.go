@@ -80,6 +80,7 @@ type adminKey struct {
 	Key       string `json:"key"`
 	Secret    string `json:"secret,omitempty"`
 	Tenant    string `json:"tenant"`
+	Role      string `json:"role,omitempty"`
 	CreatedMs int64  `json:"createdMs,omitempty"`
 }
 
@@ -196,7 +197,7 @@ func tenantCommand(c *adminClient) *cobra.Command {
 
 func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Create, list and revoke API keys (SASL PLAIN and SCRAM credentials)"}
-	var tenantID, bootstrap, configFile string
+	var tenantID, bootstrap, configFile, role string
 	var asJSON bool
 	create := &cobra.Command{
 		Use:   "create --tenant ID",
@@ -204,7 +205,7 @@ func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cc *cobra.Command, _ []string) error {
 			var k adminKey
-			if err := c.do("POST", "/v1/tenants/"+url.PathEscape(tenantID)+"/keys", nil, &k); err != nil {
+			if err := c.do("POST", "/v1/tenants/"+url.PathEscape(tenantID)+"/keys", map[string]string{"role": role}, &k); err != nil {
 				return err
 			}
 			if bootstrap == "" {
@@ -226,6 +227,7 @@ func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 	create.Flags().StringVar(&tenantID, "tenant", "", "the tenant's id")
 	create.MarkFlagRequired("tenant")
 	create.Flags().BoolVar(&asJSON, "json", false, "print the key as JSON instead of a client configuration")
+	create.Flags().StringVar(&role, "role", "admin", "admin (may do everything in the tenant) or member (may do what the tenant's ACLs allow)")
 	create.Flags().StringVar(&configFile, "client-config", "", "also write the client configuration (librdkafka properties, for kcat -F) to this file")
 	create.Flags().StringVar(&bootstrap, "bootstrap", "", "bootstrap.servers for the client configuration (default: the cluster's brokers)")
 	list := &cobra.Command{
@@ -250,7 +252,7 @@ func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 	list.MarkFlagRequired("tenant")
 	list.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	revoke := &cobra.Command{
-		Use: "revoke KEY", Short: "Revoke an API key; its live sessions end at their next re-authentication", Args: cobra.ExactArgs(1),
+		Use: "revoke KEY", Short: "Revoke an API key; its live sessions are closed at once", Args: cobra.ExactArgs(1),
 		RunE: func(cc *cobra.Command, args []string) error {
 			if err := c.do("DELETE", "/v1/keys/"+url.PathEscape(args[0]), nil, nil); err != nil {
 				return err

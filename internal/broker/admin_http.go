@@ -21,7 +21,8 @@ import (
 //	GET    /v1/tenants/{id}                   -> tenant with its keys
 //	PATCH  /v1/tenants/{id}         {"name"}  -> tenant
 //	DELETE /v1/tenants/{id}                   -> 204
-//	POST   /v1/tenants/{id}/keys              -> 201 {"key", "secret", "tenant"}
+//	POST   /v1/tenants/{id}/keys    {"role"}  -> 201 {"key", "secret", "tenant", "role"}
+//	                                             (role admin, the default, or member; body optional)
 //	GET    /v1/tenants/{id}/keys              -> {"keys": [key]}
 //	DELETE /v1/keys/{key}                     -> 204
 //
@@ -53,7 +54,12 @@ type keyJSON struct {
 	Key       string `json:"key"`
 	Secret    string `json:"secret,omitempty"`
 	Tenant    string `json:"tenant"`
+	Role      string `json:"role"`
 	CreatedMs int64  `json:"createdMs,omitempty"`
+}
+
+type roleBody struct {
+	Role string `json:"role"`
 }
 
 type nameBody struct {
@@ -187,7 +193,11 @@ func (b *Broker) describeTenant(_ context.Context, s *tenant.Service, r *http.Re
 func keysJSON(creds []*meta.Credential) []keyJSON {
 	out := []keyJSON{}
 	for _, c := range creds {
-		out = append(out, keyJSON{Key: c.Key, Tenant: string(c.Tenant), CreatedMs: c.CreatedMs})
+		role := meta.RoleAdmin
+		if !c.IsAdmin() {
+			role = meta.RoleMember
+		}
+		out = append(out, keyJSON{Key: c.Key, Tenant: string(c.Tenant), Role: string(role), CreatedMs: c.CreatedMs})
 	}
 	return out
 }
@@ -218,12 +228,22 @@ func (b *Broker) createKey(ctx context.Context, s *tenant.Service, r *http.Reque
 	if err != nil {
 		return 0, nil, err
 	}
-	k, err := s.CreateKey(ctx, t.ID)
+	var body roleBody
+	if r.ContentLength != 0 {
+		if err := decodeBody(r, &body); err != nil {
+			return 0, nil, err
+		}
+	}
+	role, err := meta.ParseRole(body.Role)
 	if err != nil {
 		return 0, nil, err
 	}
-	b.log.Info("created API key", "tenant", t.ID, "key", k.Key)
-	return http.StatusCreated, keyJSON{Key: k.Key, Secret: k.Secret, Tenant: string(k.Tenant)}, nil
+	k, err := s.CreateKey(ctx, t.ID, role)
+	if err != nil {
+		return 0, nil, err
+	}
+	b.log.Info("created API key", "tenant", t.ID, "key", k.Key, "role", role)
+	return http.StatusCreated, keyJSON{Key: k.Key, Secret: k.Secret, Tenant: string(k.Tenant), Role: string(role)}, nil
 }
 
 func (b *Broker) listKeys(_ context.Context, s *tenant.Service, r *http.Request) (int, any, error) {

@@ -18,3 +18,6 @@ func (w wireAuth) Start(mechanism string) (wire.Exchange, bool) {
 	}
 	return e, true
 }
+
+// Valid reports whether the key still exists and belongs to the tenant.
+func (w wireAuth) Valid(id wire.Identity) bool { return w.a.Valid(id.Principal, id.Tenant) }

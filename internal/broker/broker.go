@@ -216,6 +216,8 @@ type Broker struct {
 	peers               *peers                         // requests to other brokers
 	wire                *wire.Server
 	httpSrv             *httpServer
+	// coordLoaded signals watchTenancy that a coordinator partition loaded.
+	coordLoaded chan struct{}
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -232,7 +234,7 @@ func Start(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	b := &Broker{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), coordLoaded: make(chan struct{}, 1)}
 	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := b.start(); err != nil {
 		b.stop()
@@ -286,7 +288,12 @@ func (b *Broker) start() error {
 	if err := b.startTxns(ctx); err != nil {
 		return err
 	}
-	return b.startKafka()
+	if err := b.startKafka(); err != nil {
+		return err
+	}
+	b.wg.Add(1)
+	go func() { defer b.wg.Done(); b.watchTenancy(ctx) }()
+	return nil
 }
 
 func (b *Broker) lockDataDir() error {
@@ -406,8 +413,12 @@ func (b *Broker) startStorage(ctx context.Context) error {
 }
 
 func (b *Broker) startKafka() error {
+	var authz api.Authorizer
+	if b.cfg.Auth == AuthSASL {
+		authz = tenant.NewAuthorizer(b.meta.Image)
+	}
 	h := api.New(api.Config{
-		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(),
+		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,
 		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),

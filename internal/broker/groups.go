@@ -188,6 +188,7 @@ func (b *Broker) syncTopic(t *meta.Topic, loaded map[replica.Key]int32, load fun
 			continue
 		}
 		loaded[k] = epoch
+		b.notifyCoordLoaded()
 	}
 }
 

@@ -200,7 +200,11 @@ func (st *loadedState) apply(key, value []byte, at int64) error {
 	case keyTypeOffset:
 		tp := topicPartition{k.Topic, k.Partition}
 		if value == nil {
+			// An empty map would bring the group back on load.
 			delete(st.offsets[gk], tp)
+			if len(st.offsets[gk]) == 0 {
+				delete(st.offsets, gk)
+			}
 			return nil
 		}
 		var v offsetCommit

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -88,6 +90,8 @@ type snapshotImage struct {
 	NextProducerID int64                       `json:"nextProducerId,omitempty"`
 	Tenants        map[TenantID]*Tenant        `json:"tenants,omitempty"`
 	Credentials    map[string]*Credential      `json:"credentials,omitempty"`
+	DeletedTenants []TenantID                  `json:"deletedTenants,omitempty"`
+	ACLs           map[TenantID][]ACL          `json:"acls,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -116,7 +120,13 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		im.brokerConfigs = s.BrokerConfigs
 	}
 	im.nextProducerID = s.NextProducerID
-	im.tenants, im.credentials = s.Tenants, s.Credentials
+	im.tenants, im.credentials, im.acls = s.Tenants, s.Credentials, s.ACLs
+	if len(s.DeletedTenants) > 0 {
+		im.deletedTenants = make(map[TenantID]struct{}, len(s.DeletedTenants))
+		for _, id := range s.DeletedTenants {
+			im.deletedTenants[id] = struct{}{}
+		}
+	}
 	f.publish(im)
 	return nil
 }
@@ -134,6 +144,8 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		NextProducerID: im.nextProducerID,
 		Tenants:        im.tenants,
 		Credentials:    im.credentials,
+		DeletedTenants: slices.Sorted(maps.Keys(im.deletedTenants)),
+		ACLs:           im.acls,
 	}
 	if err := json.NewEncoder(sink).Encode(&out); err != nil {
 		sink.Cancel()

@@ -147,6 +147,12 @@ type Image struct {
 	// first is created.
 	tenants     map[TenantID]*Tenant
 	credentials map[string]*Credential
+	// deletedTenants holds every tenant id ever deleted (ids are random and
+	// never reused), so that a coordinator that loads state written before
+	// a deletion knows to purge it (tenants.go).
+	deletedTenants map[TenantID]struct{}
+	// acls holds each tenant's ACL bindings (acls.go).
+	acls map[TenantID][]ACL
 }
 
 func emptyImage() *Image {

@@ -31,6 +31,8 @@ type Record struct {
 	AlterPartition  *AlterPartition  `json:"alterPartition,omitempty"`
 	// Tenants and credentials (tenants.go).
 	TenantRecords
+	// ACLs (acls.go).
+	ACLRecords
 }
 
 // BrokerRef names one registration of a broker: a record naming an epoch
@@ -125,6 +127,9 @@ func (im *Image) apply(r *Record) error {
 		return im.applyAlterPartition(r.AlterPartition)
 	}
 	if handled, err := im.applyTenantRecord(r); handled {
+		return err
+	}
+	if handled, err := im.applyACLRecord(r); handled {
 		return err
 	}
 	return fmt.Errorf("meta: empty record")

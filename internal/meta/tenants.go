@@ -16,13 +16,13 @@ import (
 // metadata log like every other resource:
 //
 //   - CreateTenant adds a tenant; UpdateTenant renames it.
-//   - DeleteTenant removes the tenant, every topic of it and every
-//     credential of it in one record, so no image ever holds a credential
+//   - DeleteTenant removes the tenant, every topic of it, every
+//     credential and every ACL of it in one record, so no image ever holds a credential
 //     or a topic of a tenant that is gone. Partition data goes with the
 //     topics (the replica manager deletes logs of topics not in the image).
-//     Groups, offsets and transactional ids live in the coordinators; they
-//     are unreachable once the tenant's keys are gone, and purging them at
-//     deletion is still to do.
+//     Groups, offsets and transactional ids live in the coordinators: the
+//     image remembers the deleted id (TenantDeleted) and each broker's
+//     coordinators purge what they hold of it.
 //   - CreateCredential and DeleteCredential add and revoke an API key. A
 //     credential holds only salted hashes of the secret; the secret itself
 //     is never in the log.
@@ -78,11 +78,39 @@ type Credential struct {
 	Key       string   `json:"key"`
 	Tenant    TenantID `json:"tenant"`
 	CreatedMs int64    `json:"createdMs"`
+	// Role is RoleAdmin (empty: keys from before roles existed) or
+	// RoleMember.
+	Role Role `json:"role,omitempty"`
 	// Plain verifies SASL PLAIN.
 	Plain SaltedHash `json:"plain"`
 	// Scram verifies SCRAM, by mechanism name ("SCRAM-SHA-256").
 	Scram map[string]ScramCredential `json:"scram"`
 }
+
+// Role says what an API key may do in its tenant.
+type Role string
+
+const (
+	// RoleAdmin keys may do everything in their tenant (Kafka's super
+	// user, within the tenant).
+	RoleAdmin Role = "admin"
+	// RoleMember keys may do what the tenant's ACLs allow them.
+	RoleMember Role = "member"
+)
+
+// ParseRole parses a role name; empty is RoleAdmin.
+func ParseRole(s string) (Role, error) {
+	switch Role(s) {
+	case "", RoleAdmin:
+		return RoleAdmin, nil
+	case RoleMember:
+		return RoleMember, nil
+	}
+	return "", fmt.Errorf("%w: role %q is neither %s nor %s", kerr.InvalidRequest, s, RoleAdmin, RoleMember)
+}
+
+// IsAdmin reports whether the key may do everything in its tenant.
+func (c *Credential) IsAdmin() bool { return c.Role == "" || c.Role == RoleAdmin }
 
 // DeleteCredential revokes an API key.
 type DeleteCredential struct {
@@ -152,6 +180,18 @@ func (im *Image) Tenants() []*Tenant {
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return append([]*Tenant{defaultTenant}, out...)
 }
+
+// TenantDeleted reports whether a tenant was deleted. A tenant id the
+// image has never seen is not deleted: it may be created by a record this
+// image has not applied yet.
+func (im *Image) TenantDeleted(id TenantID) bool {
+	_, ok := im.deletedTenants[id]
+	return ok
+}
+
+// DeletedTenantCount is how many tenants were ever deleted; it grows with
+// each deletion, so a change tells a watcher to look again.
+func (im *Image) DeletedTenantCount() int { return len(im.deletedTenants) }
 
 // Credential returns the credential of an API key.
 func (im *Image) Credential(key string) (*Credential, bool) {
@@ -252,6 +292,12 @@ func (im *Image) applyDeleteTenant(id TenantID) error {
 	}
 	im.tenants = copyMap(im.tenants, 0)
 	delete(im.tenants, id)
+	im.deletedTenants = copyMap(im.deletedTenants, 1)
+	im.deletedTenants[id] = struct{}{}
+	if _, ok := im.acls[id]; ok {
+		im.acls = copyMap(im.acls, 0)
+		delete(im.acls, id)
+	}
 	return nil
 }
 
@@ -264,6 +310,9 @@ func (im *Image) applyCreateCredential(c *Credential) error {
 	}
 	if _, ok := im.credentials[c.Key]; ok {
 		return fmt.Errorf("%w: API key already exists", kerr.InvalidRequest)
+	}
+	if _, err := ParseRole(string(c.Role)); err != nil {
+		return err
 	}
 	cc := *c
 	im.credentials = copyMap(im.credentials, 1)

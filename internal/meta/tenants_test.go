@@ -71,6 +71,9 @@ func TestTenantLifecycle(t *testing.T) {
 	if _, ok := im.TopicByName(b.ID, "orders"); !ok {
 		t.Fatal("other tenant's topic went too")
 	}
+	if !im.TenantDeleted(a.ID) || im.TenantDeleted(b.ID) || im.TenantDeleted("lc-never") || im.DeletedTenantCount() != 1 {
+		t.Fatal("deleted tenants misreported")
+	}
 	// A connection of the deleted tenant cannot recreate its topics.
 	if res := s.CreateTopics(ctx, a.ID, []TopicSpec{{Name: "orders", NumPartitions: 1, ReplicationFactor: 1}}, false); res[0].Err == nil {
 		t.Fatal("topic created in a deleted tenant")
@@ -103,6 +106,8 @@ func TestTenantsSurviveSnapshot(t *testing.T) {
 	for _, r := range []Record{
 		{TenantRecords: TenantRecords{CreateTenant: &Tenant{ID: "lc-abc", Name: "A"}}},
 		{TenantRecords: TenantRecords{CreateCredential: &Credential{Key: "K1", Tenant: "lc-abc", Scram: map[string]ScramCredential{"SCRAM-SHA-256": {Iterations: 4096}}}}},
+		{TenantRecords: TenantRecords{CreateTenant: &Tenant{ID: "lc-gone", Name: "G"}}},
+		{TenantRecords: TenantRecords{DeleteTenant: &DeleteTenant{ID: "lc-gone"}}},
 	} {
 		if err := im.apply(&r); err != nil {
 			t.Fatal(err)
@@ -122,5 +127,8 @@ func TestTenantsSurviveSnapshot(t *testing.T) {
 	}
 	if c, ok := got.Credential("K1"); !ok || c.Scram["SCRAM-SHA-256"].Iterations != 4096 {
 		t.Fatal("credential lost in snapshot")
+	}
+	if !got.TenantDeleted("lc-gone") || got.TenantDeleted("lc-abc") {
+		t.Fatal("deleted tenant lost in snapshot")
 	}
 }

@@ -93,3 +93,10 @@ func (e *Exchange) Identity() (principal, tenant string) {
 	}
 	return e.srv.User(), string(e.tenant)
 }
+
+// Valid reports whether an API key still exists in the current image and
+// belongs to tenant: false once it is revoked or its tenant deleted.
+func (a *Authenticator) Valid(key, tenant string) bool {
+	c, ok := a.image().Credential(key)
+	return ok && string(c.Tenant) == tenant
+}

@@ -49,9 +49,9 @@ func (s *Service) RenameTenant(ctx context.Context, id meta.TenantID, name strin
 	return s.meta.UpdateTenant(ctx, id, name)
 }
 
-// DeleteTenant deletes a tenant with its topics and keys. Its groups,
-// committed offsets and transactional ids stay in the coordinators until
-// they expire (purging them at once is still to do).
+// DeleteTenant deletes a tenant with its topics and keys. Each broker then
+// closes the tenant's connections and purges its groups, committed offsets
+// and transactional ids from its coordinators (broker/tenancy.go).
 func (s *Service) DeleteTenant(ctx context.Context, id meta.TenantID) error {
 	return s.meta.DeleteTenant(ctx, id)
 }
@@ -59,10 +59,11 @@ func (s *Service) DeleteTenant(ctx context.Context, id meta.TenantID) error {
 // Keys lists a tenant's API keys (never their secrets).
 func (s *Service) Keys(id meta.TenantID) []*meta.Credential { return s.meta.Image().Credentials(id) }
 
-// CreateKey creates an API key for a tenant. The key is 16 characters of
-// base32 (safe as a SASL user name: no ',' or '='), the secret 32 random
-// bytes in URL-safe base64.
-func (s *Service) CreateKey(ctx context.Context, id meta.TenantID) (*Key, error) {
+// CreateKey creates an API key for a tenant with a role (RoleAdmin may do
+// everything in the tenant, RoleMember what the tenant's ACLs allow). The
+// key is 16 characters of base32 (safe as a SASL user name: no ',' or
+// '='), the secret 32 random bytes in URL-safe base64.
+func (s *Service) CreateKey(ctx context.Context, id meta.TenantID, role meta.Role) (*Key, error) {
 	if _, ok := s.meta.Image().Tenant(id); !ok {
 		return nil, fmt.Errorf("%w: %s", meta.ErrTenantNotFound, id)
 	}
@@ -75,15 +76,15 @@ func (s *Service) CreateKey(ctx context.Context, id meta.TenantID) (*Key, error)
 	if err != nil {
 		return nil, err
 	}
-	c.CreatedMs = s.now().UnixMilli()
+	c.CreatedMs, c.Role = s.now().UnixMilli(), role
 	if err := s.meta.CreateCredential(ctx, c); err != nil {
 		return nil, err
 	}
 	return k, nil
 }
 
-// RevokeKey deletes an API key. Connections authenticated with it fail
-// their next re-authentication.
+// RevokeKey deletes an API key. Each broker closes the connections
+// authenticated with it as soon as it sees the revocation.
 func (s *Service) RevokeKey(ctx context.Context, key string) error {
 	return s.meta.DeleteCredential(ctx, key)
 }

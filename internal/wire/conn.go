@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,6 +76,11 @@ type conn struct {
 	// auth is the SASL state; used by the goroutine that authenticates,
 	// then by the processor only.
 	auth authState
+	// identity is the authenticated tenant and principal, for
+	// Server.CloseConnections on other goroutines; nil until then.
+	identity atomic.Pointer[Identity]
+	// revoked is set once CloseConnections closed the connection.
+	revoked atomic.Bool
 
 	reqs chan pending  // reader -> processor
 	out  chan []byte   // processor -> writer

@@ -44,6 +44,17 @@ type Authenticator interface {
 	Mechanisms() []string
 	// Start begins an exchange; false if mechanism is not enabled.
 	Start(mechanism string) (Exchange, bool)
+	// Valid reports whether an identity an exchange returned still holds
+	// (its key not revoked, its tenant not deleted). It is asked once the
+	// connection has published the identity, so that a revocation racing
+	// with an authentication is caught either here or by the sweep that
+	// follows it (Server.CloseConnections).
+	Valid(id Identity) bool
+}
+
+// Identity is who an authenticated connection is.
+type Identity struct {
+	Tenant, Principal string
 }
 
 // Exchange is one SASL authentication in progress.
@@ -268,6 +279,12 @@ func (c *conn) finishAuth(reauth bool) error {
 		return errAuthClose
 	}
 	c.info.Principal, c.info.Tenant, c.info.Mechanism = principal, tenant, mechanism
+	id := Identity{Tenant: tenant, Principal: principal}
+	c.identity.Store(&id)
+	if !c.srv.cfg.Auth.Valid(id) {
+		c.log.Warn("SASL authentication refused: the key was revoked meanwhile", "tenant", tenant, "principal", principal)
+		return errAuthClose
+	}
 	if c.srv.cfg.MaxReauth > 0 {
 		c.auth.expires = time.Now().Add(c.srv.cfg.MaxReauth)
 	}

@@ -187,3 +187,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// CloseConnections closes at once every authenticated connection whose
+// identity match reports true (a deleted tenant, a revoked key), and
+// returns how many it closed. Requests in flight on them get no answer.
+// Safe to call from any goroutine.
+func (s *Server) CloseConnections(match func(Identity) bool, reason string) int {
+	s.mu.Lock()
+	var victims []*conn
+	for c := range s.conns {
+		if id := c.identity.Load(); id != nil && match(*id) && c.revoked.CompareAndSwap(false, true) {
+			victims = append(victims, c)
+		}
+	}
+	s.mu.Unlock()
+	for _, c := range victims {
+		id := c.identity.Load()
+		c.log.Info("closing connection: "+reason, "tenant", id.Tenant, "principal", id.Principal)
+		c.nc.Close()
+	}
+	return len(victims)
+}

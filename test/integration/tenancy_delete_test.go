@@ -113,4 +113,26 @@ func TestAdminAPIErrors(t *testing.T) {
 	if st := brokertest.AdminCall(t, h, "PATCH", "/v1/tenants/"+id, map[string]string{"name": "after"}, &got); st != http.StatusOK || got.Name != "after" {
 		t.Fatalf("rename: HTTP %d, %+v", st, got)
 	}
+	for _, tc := range []struct {
+		body any
+		want int
+	}{
+		{map[string]string{"role": "root"}, http.StatusBadRequest},
+		{map[string]string{"rol": "member"}, http.StatusBadRequest},
+		{map[string]string{"role": "member"}, http.StatusCreated},
+		{map[string]string{"role": "admin"}, http.StatusCreated},
+	} {
+		if st := brokertest.AdminCall(t, h, "POST", "/v1/tenants/"+id+"/keys", tc.body, nil); st != tc.want {
+			t.Errorf("create key %v: HTTP %d, want %d", tc.body, st, tc.want)
+		}
+	}
+	var keys struct{ Keys []struct{ Role string } }
+	brokertest.AdminCall(t, h, "GET", "/v1/tenants/"+id+"/keys", nil, &keys)
+	roles := map[string]int{}
+	for _, k := range keys.Keys {
+		roles[k.Role]++
+	}
+	if len(keys.Keys) != 2 || roles["member"] != 1 || roles["admin"] != 1 {
+		t.Fatalf("keys: %+v", keys)
+	}
 }

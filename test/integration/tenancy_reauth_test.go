@@ -179,13 +179,16 @@ func TestSessionExpiry(t *testing.T) {
 		t.Fatal("connection open after a refused re-authentication")
 	}
 
+	// Revoking the key closes the connection at once (tenancy_purge_test.go);
+	// were the re-authentication first, it would fail (internal/wire's
+	// TestRevokedWhileAuthenticating). Either way the connection ends.
 	c = dialRaw(t, b.KafkaAddr())
 	c.scram(cred.Key, cred.Secret)
 	brokertest.AdminCall(t, b.HTTPAddr(), "DELETE", "/v1/keys/"+cred.Key, nil, nil)
-	if a, err := c.scram(cred.Key, cred.Secret); !errors.Is(err, kerr.SaslAuthenticationFailed) || *a.ErrorMessage != "Authentication failed: invalid credentials with SASL mechanism SCRAM-SHA-256" {
+	if a, err := c.scram(cred.Key, cred.Secret); err == nil || (a != nil && *a.ErrorMessage != "Authentication failed: invalid credentials with SASL mechanism SCRAM-SHA-256") {
 		t.Fatalf("re-authenticate with a revoked key: %v", err)
 	}
 	if err := c.metadata(); err == nil {
-		t.Fatal("connection open after a failed re-authentication")
+		t.Fatal("connection open after its key was revoked")
 	}
 }

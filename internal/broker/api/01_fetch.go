@@ -40,6 +40,10 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 	req := r.Body.(*kmsg.FetchRequest)
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	if isReplicaFetch(req, r.Version) {
+		if clusterOnly(r) { // a tenant's connection is no broker
+			resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+			return resp, nil
+		}
 		return h.replicaFetch(ctx, r, req, resp)
 	}
 	tenant := tenantOf(r)

@@ -49,7 +49,9 @@ func (h *Handlers) metadata(ctx context.Context, r *wire.Request) (kmsg.Response
 
 	if all {
 		for _, t := range im.Topics(tenant) {
-			resp.Topics = append(resp.Topics, metadataTopic(t, r.Version))
+			if h.allowedTopic(r, kmsg.ACLOperationDescribe, t.Name) {
+				resp.Topics = append(resp.Topics, metadataTopic(t, r.Version))
+			}
 		}
 		return resp, nil
 	}
@@ -59,6 +61,10 @@ func (h *Handlers) metadata(ctx context.Context, r *wire.Request) (kmsg.Response
 			ref = meta.TopicRef{Name: *rt.Topic}
 		}
 		t, err := im.ResolveTopic(tenant, ref)
+		if (err == nil || ref.Name != "") && !h.allowedTopic(r, kmsg.ACLOperationDescribe, topicName(t, ref)) {
+			// Whether the topic exists or not: the answer tells nothing.
+			err = kerr.TopicAuthorizationFailed
+		}
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
@@ -91,6 +97,9 @@ func (h *Handlers) autoCreate(ctx context.Context, r *wire.Request, req *kmsg.Me
 			continue
 		}
 		if _, ok := im.TopicByName(tenant, *rt.Topic); ok || meta.ValidateTopicName(*rt.Topic) != nil {
+			continue
+		}
+		if !h.mayCreateTopic(r, *rt.Topic) || !h.allowedTopic(r, kmsg.ACLOperationDescribe, *rt.Topic) {
 			continue
 		}
 		specs = append(specs, h.defaultTopicSpec(im, *rt.Topic))

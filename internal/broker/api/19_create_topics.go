@@ -37,6 +37,10 @@ func (h *Handlers) createTopics(ctx context.Context, r *wire.Request) (kmsg.Resp
 			setCreateError(&resp.Topics[len(resp.Topics)-1], kerr.InvalidRequest, "topic appears more than once in the request")
 			continue
 		}
+		if !h.mayCreateTopic(r, rt.Topic) {
+			setCreateError(&resp.Topics[len(resp.Topics)-1], kerr.TopicAuthorizationFailed, "not authorized to create the topic")
+			continue
+		}
 		specs = append(specs, h.topicSpec(im, &rt))
 		at = append(at, len(resp.Topics)-1)
 	}

@@ -46,7 +46,7 @@ func (h *Handlers) writeTxnMarkers(ctx context.Context, r *wire.Request) (kmsg.R
 			for _, p := range t.Partitions {
 				rp := kmsg.NewWriteTxnMarkersResponseMarkerTopicPartition()
 				rp.Partition = p
-				rp.ErrorCode = errorCode(h.writeMarker(ctx, tenant, t.Topic, p, &m))
+				rp.ErrorCode = errorCode(h.writeMarker(ctx, r, tenant, t.Topic, p, &m))
 				rt.Partitions = append(rt.Partitions, rp)
 			}
 			rm.Topics = append(rm.Topics, rt)
@@ -56,9 +56,12 @@ func (h *Handlers) writeTxnMarkers(ctx context.Context, r *wire.Request) (kmsg.R
 	return resp, nil
 }
 
-func (h *Handlers) writeMarker(ctx context.Context, tenant meta.TenantID, topic string, partition int32, m *kmsg.WriteTxnMarkersRequestMarker) error {
+func (h *Handlers) writeMarker(ctx context.Context, r *wire.Request, tenant meta.TenantID, topic string, partition int32, m *kmsg.WriteTxnMarkersRequestMarker) error {
 	tp := interBrokerPartition(tenant, topic, partition)
 	switch {
+	case clusterOnly(r):
+		// Markers are brokers' requests, never a tenant's.
+		return kerr.ClusterAuthorizationFailed
 	case h.cfg.Markers == nil:
 		return kerr.CoordinatorNotAvailable
 	case tenant == meta.SystemTenant && !tp.Offsets:

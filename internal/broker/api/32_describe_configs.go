@@ -27,7 +27,11 @@ func (h *Handlers) describeConfigs(_ context.Context, r *wire.Request) (kmsg.Res
 	for _, rr := range req.Resources {
 		sr := kmsg.NewDescribeConfigsResponseResource()
 		sr.ResourceType, sr.ResourceName = rr.ResourceType, rr.ResourceName
-		entries, err := h.configEntries(im, tenantOf(r), rr.ResourceType, rr.ResourceName)
+		var entries []config.Entry
+		err := h.authorizeConfigs(r, rr.ResourceType, rr.ResourceName, kmsg.ACLOperationDescribeConfigs)
+		if err == nil {
+			entries, err = h.configEntries(im, tenantOf(r), rr.ResourceType, rr.ResourceName)
+		}
 		if err != nil {
 			sr.ErrorCode = errorCode(err)
 			sr.ErrorMessage = errorMessage(err)

@@ -11,6 +11,7 @@ import (
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
 	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,6 +20,12 @@ func init() { register(kmsg.DescribeLogDirs, 1, 5, (*Handlers).describeLogDirs) 
 func (h *Handlers) describeLogDirs(_ context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DescribeLogDirsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeLogDirsResponse)
+	if clusterOnly(r) {
+		// A broker's disks are not a tenant's business; before v3 the
+		// answer has no error code and is empty, as in Kafka.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	im := h.cfg.Meta.Image()
 	tenant := tenantOf(r)
 	dir := kmsg.NewDescribeLogDirsResponseDir()

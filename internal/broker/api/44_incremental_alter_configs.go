@@ -36,6 +36,9 @@ func (h *Handlers) incrementalAlterConfigs(ctx context.Context, r *wire.Request)
 // alterResource applies config changes to a topic, this broker, or the
 // cluster-wide broker default (resource name "").
 func (h *Handlers) alterResource(ctx context.Context, r *wire.Request, typ kmsg.ConfigResourceType, name string, changes []meta.ConfigChange, incremental, validateOnly bool) error {
+	if err := h.authorizeConfigs(r, typ, name, kmsg.ACLOperationAlterConfigs); err != nil {
+		return err
+	}
 	switch typ {
 	case kmsg.ConfigResourceTypeTopic:
 		return h.cfg.Meta.AlterTopicConfigs(ctx, tenantOf(r), name, changes, incremental, validateOnly)

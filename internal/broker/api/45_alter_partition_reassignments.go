@@ -13,6 +13,7 @@ import (
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -24,6 +25,11 @@ func (h *Handlers) alterPartitionReassignments(ctx context.Context, r *wire.Requ
 	req := r.Body.(*kmsg.AlterPartitionAssignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.AlterPartitionAssignmentsResponse)
 	resp.AllowReplicationFactorChange = req.AllowReplicationFactorChange
+	if clusterOnly(r) {
+		// Replica placement is the operator's and the balancer's.
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	keepRF := r.Version >= 1 && !req.AllowReplicationFactorChange
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(max(req.TimeoutMillis, 1000))*time.Millisecond)
 	defer cancel()

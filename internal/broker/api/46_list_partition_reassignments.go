@@ -10,6 +10,7 @@ import (
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,6 +21,10 @@ func init() {
 func (h *Handlers) listPartitionReassignments(_ context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.ListPartitionReassignmentsRequest)
 	resp := req.ResponseKind().(*kmsg.ListPartitionReassignmentsResponse)
+	if clusterOnly(r) {
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	im := h.cfg.Meta.Image()
 	tenant := tenantOf(r)
 	list := func(t *meta.Topic, partitions []int32) {

@@ -43,6 +43,9 @@ type Config struct {
 	// Markers writes the transaction markers other nodes' coordinators
 	// send (WriteTxnMarkers).
 	Markers MarkerWriter
+	// Authorizer checks authenticated connections' requests against
+	// their tenant's ACLs (acl_check.go); nil allows everything.
+	Authorizer Authorizer
 }
 
 // TxnVerifier asks the transaction coordinator of a transactional id,

@@ -39,7 +39,8 @@ func taggedTenant(tags kmsg.Tags, r *wire.Request) (meta.TenantID, bool) {
 			tenant, found = val, true
 		}
 	})
-	if !found {
+	if !found || authenticated(r) {
+		// A tenant's connection names only its own tenant.
 		return tenantOf(r), false
 	}
 	return meta.TenantID(tenant), true

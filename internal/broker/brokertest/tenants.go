@@ -60,14 +60,25 @@ func CreateTenant(t testing.TB, b *broker.Broker, name string) string {
 	return out.ID
 }
 
-// CreateKey creates an API key of a tenant through the admin API.
+// CreateKey creates an admin API key of a tenant through the admin API.
 func CreateKey(t testing.TB, b *broker.Broker, tenant string) Credential {
+	t.Helper()
+	return CreateKeyWithRole(t, b, tenant, "")
+}
+
+// CreateKeyWithRole creates an API key of a tenant with a role ("admin",
+// "member"; empty for the default) through the admin API.
+func CreateKeyWithRole(t testing.TB, b *broker.Broker, tenant, role string) Credential {
 	t.Helper()
 	var out struct {
 		Key    string `json:"key"`
 		Secret string `json:"secret"`
 	}
-	if st := AdminCall(t, b.HTTPAddr(), "POST", "/v1/tenants/"+tenant+"/keys", nil, &out); st != http.StatusCreated {
+	var body any
+	if role != "" {
+		body = map[string]string{"role": role}
+	}
+	if st := AdminCall(t, b.HTTPAddr(), "POST", "/v1/tenants/"+tenant+"/keys", body, &out); st != http.StatusCreated {
 		t.Fatalf("create key of %s: HTTP %d", tenant, st)
 	}
 	return Credential{Tenant: tenant, Key: out.Key, Secret: out.Secret}

@@ -137,6 +137,9 @@ type txnShard struct {
 
 type lockedTxn struct {
 	mu sync.Mutex
+	// key is the id's key, which never changes: readable without mu
+	// (the metadata's own copy is rewritten with every state change).
+	key TxnKey
 	*txnMetadata
 }
 
@@ -183,7 +186,7 @@ func (c *TxnCoordinator) Load(id int32, l Log, epoch int32) error {
 	}
 	s := &txnShard{id: id, log: l, epoch: epoch, gone: make(chan struct{}), txns: make(map[TxnKey]*lockedTxn, len(txns))}
 	for k, t := range txns {
-		s.txns[k] = &lockedTxn{txnMetadata: t}
+		s.txns[k] = &lockedTxn{key: k, txnMetadata: t}
 	}
 	c.mu.Lock()
 	if c.ctx.Err() != nil {
@@ -300,7 +303,7 @@ func (c *TxnCoordinator) lockOrCreate(ctx context.Context, k TxnKey, timeout tim
 	if err != nil {
 		return nil, nil, err
 	}
-	fresh := &lockedTxn{txnMetadata: &txnMetadata{
+	fresh := &lockedTxn{key: k, txnMetadata: &txnMetadata{
 		key: k, producerID: pid, prevProducerID: noProducerID, epoch: noEpoch, lastEpoch: noEpoch,
 		timeout: timeout, state: TxnEmpty, partitions: map[TxnPartition]struct{}{}, startMs: -1, updateMs: c.cfg.Now().UnixMilli(),
 	}}

@@ -66,12 +66,12 @@ func TestClusterTransactions(t *testing.T) {
 		victimID, time.Since(killedAt).Round(time.Millisecond), err)
 	if err != nil {
 		// The outcome is unknown to the client: kgo aborts by re-initing
-		// its producer id (KIP-360), which may leave it fenced; a new
-		// producer of the same id then fences and aborts whatever is open.
-		if aerr := pc.EndTransaction(ctx, kgo.TryAbort); aerr != nil {
-			t.Logf("abort after the failed commit: %v; starting a new producer for tx-c", aerr)
-			pc = txnProducer(t, nodes, "tx-c")
-		}
+		// its producer id (KIP-360), which may leave it fenced even when
+		// the abort reports no error; a new producer of the same id fences
+		// and aborts whatever is still open.
+		aerr := pc.EndTransaction(ctx, kgo.TryAbort)
+		t.Logf("abort after the failed commit: %v; starting a new producer for tx-c", aerr)
+		pc = txnProducer(t, nodes, "tx-c")
 	}
 	// Whatever happened, the next transaction of the same id commits, and
 	// read_committed shows either all of c1 or none of it.

@@ -378,7 +378,13 @@ func checkAcked(t *testing.T, n *node, log []string, acked []string, partition i
 // answers NOT_LEADER_OR_FOLLOWER naming the leader (KIP-951).
 func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string) {
 	t.Helper()
-	pm, id, _ := partitionMeta(t, cl, topic, 0)
+	var pm kmsg.MetadataResponseTopicPartition
+	var id [16]byte
+	waitFor(t, 10*time.Second, "partition 0's replicas in Metadata", func() bool {
+		var ok bool
+		pm, id, ok = partitionMeta(t, cl, topic, 0)
+		return ok && len(pm.Replicas) >= 2 && pm.Leader >= 0
+	})
 	follower := nodes[pm.Replicas[0]-1]
 	if follower.id == pm.Leader {
 		follower = nodes[pm.Replicas[1]-1]

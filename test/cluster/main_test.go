@@ -12,40 +12,22 @@ package cluster
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
+
+	"github.com/strata-db/strata/test/clustertest"
 )
 
 // strataBin is the binary built by TestMain.
 var strataBin string
 
 func TestMain(m *testing.M) {
-	code, err := buildAndRun(m)
+	bin, dir, err := clustertest.Build()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
 		os.Exit(1)
 	}
+	strataBin = bin
+	code := m.Run()
+	os.RemoveAll(dir)
 	os.Exit(code)
-}
-
-func buildAndRun(m *testing.M) (int, error) {
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		return 0, fmt.Errorf("go env GOMOD: %w", err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	dir, err := os.MkdirTemp("", "strata-cluster-bin-")
-	if err != nil {
-		return 0, err
-	}
-	defer os.RemoveAll(dir)
-	strataBin = filepath.Join(dir, "strata")
-	cmd := exec.Command("go", "build", "-o", strataBin, "./cmd/strata")
-	cmd.Dir = root
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return 0, fmt.Errorf("build strata: %w\n%s", err, out)
-	}
-	return m.Run(), nil
 }

@@ -422,6 +422,7 @@ func (b *Broker) startKafka() error {
 		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
+		Registerer:        b.reg,
 	})
 	wc := wire.DefaultConfig()
 	wc.MaxRequestBytes = int32(b.brokerInt("socket.request.max.bytes"))

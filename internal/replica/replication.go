@@ -175,6 +175,33 @@ func (p *Partition) maybeAdvanceHWLocked() {
 	p.notify() // consumers read up to the HW
 }
 
+// PreferredReadReplica picks, on the leader, the replica a consumer in
+// rack should fetch from at offset (KIP-392, Kafka's
+// RackAwareReplicaSelector): none (-1) when this node is in that rack or
+// does not lead; else the in-sync follower in rack, as alive says, that has
+// offset already, the one furthest ahead if several; else none.
+func (p *Partition) PreferredReadReplica(rack string, offset int64, rackOf func(id int32) (string, bool)) int32 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.leading == nil {
+		return -1
+	}
+	if r, ok := rackOf(p.node); ok && r == rack {
+		return -1
+	}
+	best, bestLEO := int32(-1), int64(-1)
+	for _, id := range p.state.ISR {
+		f := p.leading.followers[id]
+		if id == p.node || f == nil || f.leo < offset || f.leo <= bestLEO {
+			continue
+		}
+		if r, ok := rackOf(id); ok && r == rack {
+			best, bestLEO = id, f.leo
+		}
+	}
+	return best
+}
+
 // FollowerFetch describes a follower's fetch of this partition.
 type FollowerFetch struct {
 	Replica            int32
@@ -414,6 +441,7 @@ func (p *Partition) SetFollowerHighWatermark(leaderHW int64) {
 	p.hw.Store(hw)
 	p.log.SetRetentionUpperBound(hw)
 	p.log.UpdateHighWatermark(hw)
+	p.notify() // consumers fetching from this follower (KIP-392) read up to its HW
 }
 
 // TruncateDiverging cuts the divergent tail the leader pointed out: the

@@ -10,6 +10,12 @@ package api
 // MaxWaitMillis for MinBytes of data, woken by appends and transaction
 // markers.
 //
+// Replicas (KIP-392): from v11 a consumer may fetch from any replica hosted
+// here, which serves up to its own high watermark. The leader answers a
+// consumer that gives its rack (client.rack) and is not in the leader's
+// with no records and the in-sync follower of that rack that has its
+// offset as preferred_read_replica; the client then fetches there.
+//
 // Isolation: read_uncommitted (0) reads up to the high watermark;
 // read_committed (1) up to the last stable offset, and each partition lists
 // the aborted transactions (producer id, first offset) overlapping the
@@ -34,6 +40,9 @@ type partRead struct {
 	p   *replica.Partition
 	f   replica.Fetched
 	err error
+	// preferred is the replica the consumer should fetch from instead
+	// (KIP-392), -1 if none; then f holds only the watermarks.
+	preferred int32
 }
 
 func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
@@ -62,11 +71,12 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		waiter = plan.session.waiter
 		drain(waiter)
 	}
-	reads := h.readAll(tenant, req, plan.parts, waiter)
+	reads := h.readAll(tenant, req, r.Version, plan.parts, waiter)
 	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
-		reads = h.waitForData(ctx, tenant, req, &plan, reads)
+		reads = h.waitForData(ctx, tenant, req, r.Version, &plan, reads)
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
+	h.metrics.consumerRead(plan.parts, reads)
 	if r.Version >= 12 {
 		addFetchLeaderHints(resp, r.Version, h.cfg.Meta.Image(), tenant)
 	}
@@ -87,8 +97,13 @@ const isolationReadCommitted = 1
 
 // readAll reads every planned partition within the response's byte budget.
 // With a waiter, each partition read is first watched by it.
-func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
+func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, version int16, parts []*fetchPart, waiter *replica.Waiter) []partRead {
 	im := h.cfg.Meta.Image()
+	anyReplica := version >= 11
+	rackOf := func(id int32) (string, bool) {
+		b, ok := im.Broker(id)
+		return b.Rack, ok && b.Alive()
+	}
 	committed := req.IsolationLevel == isolationReadCommitted
 	remaining := int(req.MaxBytes)
 	if remaining <= 0 {
@@ -98,9 +113,16 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 	reads := make([]partRead, len(parts))
 	for i, fp := range parts {
 		rd := &reads[i]
-		rd.p, rd.err = h.resolveFetchPartition(im, tenant, fp)
+		rd.preferred = -1
+		rd.p, rd.err = h.resolveFetchPartition(im, tenant, fp, anyReplica)
 		if rd.err != nil {
 			continue
+		}
+		if anyReplica && req.Rack != "" && fp.leader {
+			if rd.preferred = rd.p.PreferredReadReplica(req.Rack, fp.offset, rackOf); rd.preferred >= 0 {
+				rd.f = replica.Fetched{HighWatermark: rd.p.HighWatermark(), LastStable: rd.p.LastStableOffset(), LogStartOffset: rd.p.LogStartOffset()}
+				continue
+			}
 		}
 		if waiter != nil && fp.watching != rd.p {
 			if fp.watching != nil {
@@ -115,6 +137,12 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 			continue
 		}
 		rd.f, rd.err = rd.p.ReadIsolated(fp.offset, max(limit, 0), minOne, committed)
+		if rd.err != nil && !fp.leader && fp.offset > rd.p.LogEndOffset() {
+			// A follower behind the leader the consumer came from (KIP-392
+			// case 2): retriable, unlike OFFSET_OUT_OF_RANGE, which would
+			// make the consumer reset its position.
+			rd.err = kerr.OffsetNotAvailable
+		}
 		if n := len(rd.f.Records); n > 0 {
 			minOne = false
 			remaining -= n
@@ -125,15 +153,21 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 
 // resolveFetchPartition finds a fetched partition, from the part's cache
 // while the metadata image is unchanged. Errors are not cached: a partition
-// assigned here may open after its image was published.
-func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, fp *fetchPart) (*replica.Partition, error) {
+// assigned here may open after its image was published. anyReplica lets a
+// follower serve it.
+func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, fp *fetchPart, anyReplica bool) (*replica.Partition, error) {
 	if fp.part == nil || fp.resolvedAt != im.Index {
-		p, err := h.resolveUncached(im, tenant, fp.key)
+		t, err := im.ResolveTopic(tenant, meta.TopicRef{Name: fp.key.name, ID: fp.key.id})
 		if err != nil {
 			fp.part = nil
 			return nil, err
 		}
-		fp.part, fp.resolvedAt = p, im.Index
+		p, err := h.localPartition(t, fp.key.partition, anyReplica)
+		if err != nil {
+			fp.part = nil
+			return nil, err
+		}
+		fp.part, fp.resolvedAt, fp.leader = p, im.Index, t.Partitions[fp.key.partition].Leader == h.cfg.NodeID
 	}
 	if err := checkLeaderEpoch(fp.part, fp.currentLeaderEpoch); err != nil {
 		return nil, err
@@ -141,20 +175,12 @@ func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, f
 	return fp.part, nil
 }
 
-func (h *Handlers) resolveUncached(im *meta.Image, tenant meta.TenantID, k partKey) (*replica.Partition, error) {
-	t, err := im.ResolveTopic(tenant, meta.TopicRef{Name: k.name, ID: k.id})
-	if err != nil {
-		return nil, err
-	}
-	return h.partitionFor(t, k.partition)
-}
-
 // enough reports whether a response can go out now: MinBytes reached, or
 // some partition has an error to report.
 func enough(reads []partRead, minBytes int32) bool {
 	total := 0
 	for _, rd := range reads {
-		if rd.err != nil {
+		if rd.err != nil || rd.preferred >= 0 {
 			return true
 		}
 		total += len(rd.f.Records)
@@ -166,7 +192,7 @@ func enough(reads []partRead, minBytes int32) bool {
 // append, until MinBytes is reached, MaxWaitMillis passes or the server
 // stops. A fetch without a session watches its partitions only while it
 // waits.
-func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead) []partRead {
+func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, version int16, plan *fetchPlan, reads []partRead) []partRead {
 	waiter := replica.NewWaiter()
 	if plan.session != nil {
 		waiter = plan.session.waiter
@@ -181,14 +207,14 @@ func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *k
 		}()
 		// Data may arrive between the first read and the watch: read again
 		// once watching.
-		reads = h.readAll(tenant, req, plan.parts, waiter)
+		reads = h.readAll(tenant, req, version, plan.parts, waiter)
 	}
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	for !enough(reads, req.MinBytes) {
 		select {
 		case <-waiter.C:
-			reads = h.readAll(tenant, req, plan.parts, waiter)
+			reads = h.readAll(tenant, req, version, plan.parts, waiter)
 		case <-timer.C:
 			return reads
 		case <-ctx.Done():
@@ -228,8 +254,9 @@ func (h *Handlers) buildFetchResponse(resp *kmsg.FetchResponse, version int16, p
 				sp.AbortedTransactions = append(sp.AbortedTransactions, at)
 			}
 		}
+		sp.PreferredReadReplica = rd.preferred
 		hadData[i] = len(sp.RecordBatches) > 0
-		changed := sp.ErrorCode != 0 || hadData[i] || sp.HighWatermark != fp.sentHW ||
+		changed := sp.ErrorCode != 0 || hadData[i] || rd.preferred >= 0 || sp.HighWatermark != fp.sentHW ||
 			sp.LastStableOffset != fp.sentLSO || sp.LogStartOffset != fp.sentStart
 		fp.sentHW, fp.sentLSO, fp.sentStart = sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset
 		if plan.incremental && !changed {

@@ -9,8 +9,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/strata-db/strata/internal/coord"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
@@ -46,6 +48,8 @@ type Config struct {
 	// Authorizer checks authenticated connections' requests against
 	// their tenant's ACLs (acl_check.go); nil allows everything.
 	Authorizer Authorizer
+	// Registerer takes the handlers' metrics (metrics.go); nil: none.
+	Registerer prometheus.Registerer
 }
 
 // TxnVerifier asks the transaction coordinator of a transactional id,
@@ -67,6 +71,7 @@ type Handlers struct {
 	log      *slog.Logger
 	mux      *wire.Mux
 	sessions *fetchSessions
+	metrics  *fetchMetrics
 }
 
 type handlerFunc func(h *Handlers, ctx context.Context, r *wire.Request) (kmsg.Response, error)
@@ -102,7 +107,8 @@ func New(cfg Config) *Handlers {
 	if cfg.FetchSessionSlots == 0 {
 		cfg.FetchSessionSlots = 1000
 	}
-	h := &Handlers{cfg: cfg, log: cfg.Logger, mux: wire.NewMux(), sessions: newFetchSessions(cfg.FetchSessionSlots, cfg.Now)}
+	h := &Handlers{cfg: cfg, log: cfg.Logger, mux: wire.NewMux(), sessions: newFetchSessions(cfg.FetchSessionSlots, cfg.Now),
+		metrics: newFetchMetrics(cfg.Registerer)}
 	for _, reg := range registry {
 		fn := reg.fn
 		h.mux.Register(wire.API{
@@ -145,13 +151,17 @@ func errorMessage(err error) *string {
 // client should see: unknown topic or partition, or a storage error when the
 // partition is assigned here but its log could not be opened.
 func (h *Handlers) partitionFor(t *meta.Topic, partition int32) (*replica.Partition, error) {
+	return h.localPartition(t, partition, false)
+}
+
+// localPartition is partitionFor; with anyReplica a follower hosted here
+// serves too (consumers' fetches, KIP-392), else only the leader.
+func (h *Handlers) localPartition(t *meta.Topic, partition int32, anyReplica bool) (*replica.Partition, error) {
 	if partition < 0 || int(partition) >= len(t.Partitions) {
 		return nil, kerr.UnknownTopicOrPartition
 	}
-	// Only the leader serves clients. Phase B: followers fetching from the
-	// leader, and consumers from a replica in their zone (KIP-392), pass
-	// here too.
-	if t.Partitions[partition].Leader != h.cfg.NodeID {
+	st := t.Partitions[partition]
+	if st.Leader != h.cfg.NodeID && !(anyReplica && slices.Contains(st.Replicas, h.cfg.NodeID)) {
 		return nil, kerr.NotLeaderForPartition
 	}
 	k := replica.Key{Topic: t.ID, Partition: partition}

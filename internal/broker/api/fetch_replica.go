@@ -61,6 +61,7 @@ func (h *Handlers) replicaFetch(ctx context.Context, r *wire.Request, req *kmsg.
 	if replicaBytes(reads) < int(req.MinBytes) && req.MaxWaitMillis > 0 {
 		h.waitReplica(ctx, im, tenantOf(r), r.Version, req, id, reads)
 	}
+	h.metrics.replicaBytes.Add(float64(replicaBytes(reads)))
 	for i := range reads {
 		rd := &reads[i]
 		if len(resp.Topics) == 0 || resp.Topics[len(resp.Topics)-1].TopicID != rd.topic || resp.Topics[len(resp.Topics)-1].Topic != rd.name {

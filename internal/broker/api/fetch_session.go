@@ -57,6 +57,7 @@ type fetchPart struct {
 	// resolvedAt.
 	part       *replica.Partition
 	resolvedAt uint64
+	leader     bool // this node led part at resolvedAt
 	// watching is the partition the session's waiter is registered on.
 	watching *replica.Partition
 }

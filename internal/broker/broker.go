@@ -315,6 +315,12 @@ func (b *Broker) startMeta(ctx context.Context) error {
 		Voters: b.cfg.Controllers, Listen: b.cfg.ControllerListen,
 		SessionTimeout: b.brokerDuration("broker.session.timeout.ms"),
 	}
+	if b.brokerValue("auto.leader.rebalance.enable") == "true" {
+		cfg.LeaderRebalance = meta.LeaderRebalance{
+			Interval:         time.Duration(b.brokerInt("leader.imbalance.check.interval.seconds")) * time.Second,
+			ImbalancePercent: int(b.brokerInt("leader.imbalance.per.broker.percentage")),
+		}
+	}
 	timeout := b.cfg.StartTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second

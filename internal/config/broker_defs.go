@@ -202,6 +202,11 @@ var brokerOnlyDefs = []*Def{
 		Doc: "Enable auto creation of topic on the server.",
 	},
 	{
+		Name: "auto.leader.rebalance.enable", Type: Boolean, Default: str("true"), ReadOnly: true,
+		Doc: "Enables auto leader balancing. The active controller checks the leader balance periodically and, " +
+			"for brokers over leader.imbalance.per.broker.percentage, moves leadership back to the preferred replica.",
+	},
+	{
 		Name: "broker.heartbeat.interval.ms", Type: Int, Default: str("500"), ReadOnly: true,
 		Doc: "The length of time in milliseconds between broker heartbeats. " +
 			"Strata's default is 500 (Kafka's is 2000), so that a broker that is back is unfenced quickly.",
@@ -274,6 +279,17 @@ var brokerOnlyDefs = []*Def{
 		Name: "sasl.enabled.mechanisms", Type: List, Default: str("PLAIN,SCRAM-SHA-256,SCRAM-SHA-512"), ReadOnly: true,
 		Doc:      "The SASL mechanisms a listener with --auth sasl offers.",
 		Validate: listOf(false, "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+	},
+	{
+		Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: str("300"), ReadOnly: true,
+		Doc: "The frequency with which the partition rebalance check is triggered by the controller.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "leader.imbalance.per.broker.percentage", Type: Int, Default: str("10"), ReadOnly: true,
+		Doc: "The ratio of leader imbalance allowed per broker, in percent: the share of the partitions whose " +
+			"preferred replica a broker is that others lead.",
+		Validate: atLeast(0),
 	},
 	{
 		Name: "listeners", Type: List, Default: str("PLAINTEXT://:9092"), ReadOnly: true,

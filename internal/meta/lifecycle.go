@@ -87,6 +87,8 @@ type controller struct {
 	sessions map[int32]session
 	// electedAt is the image index electLeaders last planned from.
 	electedAt uint64
+	// rebalancedAt is when rebalanceLeaders last ran.
+	rebalancedAt time.Time
 }
 
 // session is what the active controller knows of a broker's liveness.
@@ -118,7 +120,7 @@ func (c *controller) run(ctx context.Context) {
 		}
 		if c.s.raft.State() != raft.Leader {
 			c.mu.Lock()
-			c.isActive, c.sessions = false, nil
+			c.isActive, c.sessions, c.rebalancedAt = false, nil, time.Time{}
 			c.mu.Unlock()
 			continue
 		}
@@ -130,7 +132,39 @@ func (c *controller) run(ctx context.Context) {
 		}
 		c.fenceExpired(ctx)
 		c.electLeaders(ctx)
+		c.rebalanceLeaders(ctx)
 	}
+}
+
+// rebalanceLeaders moves leadership back to preferred replicas
+// (leader_rebalance.go), once per LeaderRebalance.Interval; the first
+// check comes an interval after taking over, when restarted brokers have
+// had time to rejoin.
+func (c *controller) rebalanceLeaders(ctx context.Context) {
+	cfg := c.s.cfg.LeaderRebalance
+	if cfg.Interval <= 0 {
+		return
+	}
+	now := time.Now()
+	c.mu.Lock()
+	due := !c.rebalancedAt.IsZero() && now.Sub(c.rebalancedAt) >= cfg.Interval
+	if c.rebalancedAt.IsZero() || due {
+		c.rebalancedAt = now
+	}
+	c.mu.Unlock()
+	if !due {
+		return
+	}
+	im := c.s.Image()
+	recs := planLeaderRebalance(im, aliveExcept(im, nil, nil), cfg.ImbalancePercent)
+	if len(recs) == 0 {
+		return
+	}
+	if _, err := c.propose(ctx, recs); err != nil {
+		c.s.cfg.Logger.Warn("controller: leader rebalance", "err", err)
+		return
+	}
+	c.logChanges(recs)
 }
 
 // electLeaders commits the elections the current image calls for

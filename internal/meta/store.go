@@ -41,6 +41,9 @@ type Config struct {
 	// SessionTimeout is broker.session.timeout.ms: the active controller
 	// fences a broker it has not heard from for this long.
 	SessionTimeout time.Duration
+	// LeaderRebalance is the active controller's preferred-leader
+	// rebalancing (leader_rebalance.go); zero: off.
+	LeaderRebalance LeaderRebalance
 	// HeartbeatTimeout and ElectionTimeout are raft's; 0: 1s each.
 	HeartbeatTimeout, ElectionTimeout time.Duration
 }

@@ -14,13 +14,15 @@ import (
 )
 
 // startCluster starts three voters (broker and controller each) in zones
-// a, b and c and waits until all answer /healthz.
-func startCluster(t *testing.T) ([]*node, string) {
+// a, b and c and waits until all answer /healthz. config lines are added
+// to every node's broker configs.
+func startCluster(t *testing.T, config ...string) ([]*node, string) {
 	t.Helper()
 	var nodes []*node
 	var voters []string
 	for i, zone := range []string{"a", "b", "c"} {
 		n := newNode(t, int32(i+1), zone)
+		n.config = config
 		nodes = append(nodes, n)
 		voters = append(voters, fmt.Sprintf("%d@%s", n.id, n.ctrl))
 	}

@@ -34,7 +34,7 @@ type node struct {
 	zone                  string
 	dataDir               string
 	kafka, ctrl, httpAddr string
-	args                  []string // extra flags
+	config                []string // extra broker-config lines
 	logDir                string
 	runs                  int
 	cmd                   *exec.Cmd
@@ -69,10 +69,14 @@ func newNode(t *testing.T, id int32, zone string) *node {
 
 // configFile writes the YAML every node reads: a short session timeout,
 // and timed-out transactions aborted within a second.
-func configFile(t *testing.T) string {
+// extra lines go under broker-config too.
+func configFile(t *testing.T, extra ...string) string {
 	p := filepath.Join(t.TempDir(), "strata.yaml")
 	body := fmt.Sprintf("broker-config:\n  broker.session.timeout.ms: %d\n  broker.heartbeat.interval.ms: 300\n  replica.lag.time.max.ms: %d\n"+
 		"  transaction.abort.timed.out.transaction.cleanup.interval.ms: 1000\n", sessionTimeoutMs, replicaLagMs)
+	for _, line := range extra {
+		body += "  " + line + "\n"
+	}
 	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +88,7 @@ func configFile(t *testing.T) string {
 func (n *node) serverArgs(voters string) []string {
 	return []string{"server", "--node-id", strconv.Itoa(int(n.id)), "--data", n.dataDir,
 		"--listen", n.kafka, "--http", n.httpAddr, "--controller-listen", n.ctrl,
-		"--controllers", voters, "--zone", n.zone, "--config", configFile(n.t)}
+		"--controllers", voters, "--zone", n.zone, "--config", configFile(n.t, n.config...)}
 }
 
 // spawn starts the process with args; its output goes to a new log file.

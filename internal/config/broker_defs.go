@@ -282,7 +282,7 @@ var brokerOnlyDefs = []*Def{
 	},
 	{
 		Name: "leader.imbalance.check.interval.seconds", Type: Long, Default: str("300"), ReadOnly: true,
-		Doc: "The frequency with which the partition rebalance check is triggered by the controller.",
+		Doc:      "The frequency with which the partition rebalance check is triggered by the controller.",
 		Validate: atLeast(1),
 	},
 	{

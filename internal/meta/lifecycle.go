@@ -409,7 +409,12 @@ func (c *controller) heartbeat(ctx context.Context, hb *BrokerHeartbeat) (*Heart
 		return &HeartbeatResult{Fenced: true, CaughtUp: true, ShouldShutdown: true}, nil
 	}
 	c.touch(b.ID, b.Epoch)
-	res := &HeartbeatResult{Fenced: b.Fenced, CaughtUp: hb.AppliedIndex >= im.Index}
+	// Caught up, as KRaft has it: the broker has applied its own
+	// registration (its epoch is that entry's index), so it knows every
+	// partition assigned to it before. Not the latest index: a busy
+	// metadata log (ISR changes of many partitions) could keep that ahead
+	// of every broker's heartbeat forever.
+	res := &HeartbeatResult{Fenced: b.Fenced, CaughtUp: hb.AppliedIndex >= uint64(b.Epoch)}
 	if b.Fenced && res.CaughtUp && !b.InControlledShutdown {
 		// Partitions left without a leader whose last in-sync replica is
 		// this broker get it back as leader in the same entry.

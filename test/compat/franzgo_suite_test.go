@@ -15,6 +15,10 @@ package compat
 // failure outside the gaps, and logs the gaps that pass now.
 // STRATA_COMPAT_RUN_GAPS=1 runs the gaps in CI mode too. With KGO_SEEDS
 // set, the tests run against those brokers instead of a node of their own.
+// franz-go's SCRAM tests log in to a second node with --auth sasl, as a
+// tenant's API key (KGO_TEST_SCRAM_SEEDS, KGO_TEST_SCRAM), with
+// SCRAM-SHA-256 in the main run and SHA-512 in a run of their own; both
+// must pass.
 
 import (
 	"bufio"
@@ -68,6 +72,16 @@ func TestFranzGoSuite(t *testing.T) {
 		seeds = brokertest.Start(t).KafkaAddr()
 	}
 	env := map[string]string{"KGO_SEEDS": seeds, "KGO_TEST_RF": "1", "KGO_LOG_LEVEL": "none"}
+	var scram512 string // KGO_TEST_SCRAM for a second run of the SCRAM tests
+	if os.Getenv("KGO_TEST_SCRAM_SEEDS") == "" {
+		// franz-go's SCRAM tests (TestSCRAMAuth, TestSCRAMAuthBadCredentials)
+		// log in to a separate SASL listener: a node with --auth sasl and
+		// a tenant's API key.
+		sb := brokertest.Start(t, brokertest.WithSASL)
+		key := brokertest.CreateKey(t, sb, brokertest.CreateTenant(t, sb, "kgo-scram"))
+		env["KGO_TEST_SCRAM_SEEDS"], env["KGO_TEST_SCRAM"] = sb.KafkaAddr(), key.Key+":"+key.Secret
+		scram512 = key.Key + ":" + key.Secret + ":512"
+	}
 	timeout := 30 * time.Minute
 	if !full {
 		timeout = franzGoCITimeout
@@ -84,6 +98,20 @@ func TestFranzGoSuite(t *testing.T) {
 		mainArgs = append(slices.Clip(args), "-skip", "^("+strings.Join(gapNames, "|")+")$")
 	}
 	results := runFranzGo(t, append(mainArgs, franzGoPkg), env, timeout+time.Minute)
+	if scram512 != "" {
+		// The main run logged in with SCRAM-SHA-256; SHA-512 too.
+		env512 := maps.Clone(env)
+		env512["KGO_TEST_SCRAM"] = scram512
+		for _, r := range runFranzGo(t, append(slices.Clip(args), "-run", "^TestSCRAMAuth", franzGoPkg), env512, 2*time.Minute) {
+			r.name += "(SCRAM-SHA-512)"
+			results = append(results, r)
+		}
+		for _, r := range results {
+			if strings.HasPrefix(r.name, "TestSCRAMAuth") && r.action != "pass" {
+				t.Errorf("franz-go %s: %s, want pass against the SASL node", r.name, r.action)
+			}
+		}
+	}
 	runGaps := full || os.Getenv("STRATA_COMPAT_RUN_GAPS") != ""
 	if runGaps {
 		for _, name := range gapNames {

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -117,6 +118,15 @@ type DeleteCredential struct {
 	Key string `json:"key"`
 }
 
+// SetScram sets (Credential not nil) or deletes one SCRAM mechanism's
+// verifier of a tenant's API key (AlterUserScramCredentials).
+type SetScram struct {
+	Key        string           `json:"key"`
+	Tenant     TenantID         `json:"tenant"`
+	Mechanism  string           `json:"mechanism"`
+	Credential *ScramCredential `json:"credential,omitempty"`
+}
+
 // TenantRecords are the tenancy fields of Record, embedded so that they
 // marshal at its top level.
 type TenantRecords struct {
@@ -125,6 +135,7 @@ type TenantRecords struct {
 	DeleteTenant     *DeleteTenant     `json:"deleteTenant,omitempty"`
 	CreateCredential *Credential       `json:"createCredential,omitempty"`
 	DeleteCredential *DeleteCredential `json:"deleteCredential,omitempty"`
+	SetScram         *SetScram         `json:"setScram,omitempty"`
 }
 
 // defaultTenant is what the image reports for DefaultTenant.
@@ -237,6 +248,8 @@ func (im *Image) applyTenantRecord(r *Record) (handled bool, err error) {
 		return true, im.applyCreateCredential(r.CreateCredential)
 	case r.DeleteCredential != nil:
 		return true, im.applyDeleteCredential(r.DeleteCredential.Key)
+	case r.SetScram != nil:
+		return true, im.applySetScram(r.SetScram)
 	}
 	return false, nil
 }
@@ -327,6 +340,41 @@ func (im *Image) applyDeleteCredential(key string) error {
 	im.credentials = copyMap(im.credentials, 0)
 	delete(im.credentials, key)
 	return nil
+}
+
+// applySetScram changes one mechanism of a key; a key of another tenant
+// is not found, as if it did not exist.
+func (im *Image) applySetScram(sc *SetScram) error {
+	c, ok := im.credentials[sc.Key]
+	if !ok || c.Tenant != sc.Tenant {
+		return ErrCredentialNotFound
+	}
+	if _, had := c.Scram[sc.Mechanism]; !had && sc.Credential == nil {
+		return ErrCredentialNotFound
+	}
+	cc := *c
+	cc.Scram = maps.Clone(c.Scram)
+	if cc.Scram == nil {
+		cc.Scram = map[string]ScramCredential{}
+	}
+	if sc.Credential == nil {
+		delete(cc.Scram, sc.Mechanism)
+	} else {
+		cc.Scram[sc.Mechanism] = *sc.Credential
+	}
+	im.credentials = copyMap(im.credentials, 0)
+	im.credentials[cc.Key] = &cc
+	return nil
+}
+
+// SetScram commits SCRAM changes in one entry and returns each one's
+// outcome (nil or ErrCredentialNotFound).
+func (s *Store) SetScram(ctx context.Context, changes []SetScram) ([]error, error) {
+	recs := make([]Record, len(changes))
+	for i := range changes {
+		recs[i] = Record{TenantRecords: TenantRecords{SetScram: &changes[i]}}
+	}
+	return s.Propose(ctx, recs...)
 }
 
 // CreateTenant commits a new tenant with a fresh id.

@@ -85,6 +85,22 @@ func NewScramCredential(mechanism, password string, iterations int) (ScramCreden
 	if err != nil {
 		return ScramCredential{}, fmt.Errorf("sasl: pbkdf2: %w", err)
 	}
+	return ScramFromSalted(mechanism, salt, salted, iterations)
+}
+
+// ScramFromSalted derives the credential from a salted password that a
+// client computed (AlterUserScramCredentials sends it, never the password).
+func ScramFromSalted(mechanism string, salt, salted []byte, iterations int) (ScramCredential, error) {
+	h, ok := hashFor(mechanism)
+	if !ok {
+		return ScramCredential{}, fmt.Errorf("sasl: %q is not a SCRAM mechanism", mechanism)
+	}
+	if iterations < MinIterations || iterations > MaxIterations {
+		return ScramCredential{}, fmt.Errorf("sasl: %d iterations is outside %d-%d", iterations, MinIterations, MaxIterations)
+	}
+	if len(salt) == 0 || len(salted) == 0 {
+		return ScramCredential{}, fmt.Errorf("sasl: empty salt or salted password")
+	}
 	clientKey := hmacSum(h, salted, []byte("Client Key"))
 	return ScramCredential{
 		Salt: salt, Iterations: iterations,

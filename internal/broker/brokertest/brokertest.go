@@ -11,7 +11,8 @@ import (
 )
 
 // Start runs a single-node cluster in a temporary data directory on free
-// loopback ports and closes it when the test ends. mutate may change the
+// loopback ports and closes it when the test ends (with STRATA_TEST_CLUSTER
+// set, a multi-node cluster: cluster.go). mutate may change the
 // config before start (a mutate that sets Static replaces the short
 // initial rebalance delay tests get by default).
 func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
@@ -26,6 +27,9 @@ func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
 	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
 	for _, m := range mutate {
 		m(&cfg)
+	}
+	if n := clusterSize(); n > 1 {
+		return startCluster(t, cfg, n)
 	}
 	b, err := broker.Start(cfg)
 	if err != nil {

@@ -39,10 +39,11 @@ func Context(t testing.TB, d time.Duration) context.Context {
 	return ctx
 }
 
-// CreateTopic creates a topic with replication factor 1 or fails the test.
+// CreateTopic creates a topic with the broker's default replication
+// factor (1 on a single node, 3 on a test cluster) or fails the test.
 func CreateTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
 	t.Helper()
-	resp, err := adm.CreateTopic(Context(t, 10*time.Second), partitions, 1, configs, name)
+	resp, err := adm.CreateTopic(Context(t, 10*time.Second), partitions, -1, configs, name)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
 	}

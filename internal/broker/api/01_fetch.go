@@ -62,9 +62,9 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		waiter = plan.session.waiter
 		drain(waiter)
 	}
-	reads := h.readAll(tenant, req, plan.parts, waiter)
+	reads := h.readAll(r, req, plan.parts, waiter)
 	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
-		reads = h.waitForData(ctx, tenant, req, &plan, reads)
+		reads = h.waitForData(ctx, r, req, &plan, reads)
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
 	if r.Version >= 12 {
@@ -87,7 +87,7 @@ const isolationReadCommitted = 1
 
 // readAll reads every planned partition within the response's byte budget.
 // With a waiter, each partition read is first watched by it.
-func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
+func (h *Handlers) readAll(r *wire.Request, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
 	im := h.cfg.Meta.Image()
 	committed := req.IsolationLevel == isolationReadCommitted
 	remaining := int(req.MaxBytes)
@@ -98,7 +98,7 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 	reads := make([]partRead, len(parts))
 	for i, fp := range parts {
 		rd := &reads[i]
-		rd.p, rd.err = h.resolveFetchPartition(im, tenant, fp)
+		rd.p, rd.err = h.resolveFetchPartition(r, im, fp)
 		if rd.err != nil {
 			continue
 		}
@@ -123,12 +123,13 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, parts [
 	return reads
 }
 
-// resolveFetchPartition finds a fetched partition, from the part's cache
-// while the metadata image is unchanged. Errors are not cached: a partition
-// assigned here may open after its image was published.
-func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, fp *fetchPart) (*replica.Partition, error) {
+// resolveFetchPartition finds a fetched partition the principal may READ,
+// from the part's cache while the metadata image (which holds the ACLs) is
+// unchanged. Errors are not cached: a partition assigned here may open
+// after its image was published.
+func (h *Handlers) resolveFetchPartition(r *wire.Request, im *meta.Image, fp *fetchPart) (*replica.Partition, error) {
 	if fp.part == nil || fp.resolvedAt != im.Index {
-		p, err := h.resolveUncached(im, tenant, fp.key)
+		p, err := h.resolveUncached(r, im, fp.key)
 		if err != nil {
 			fp.part = nil
 			return nil, err
@@ -141,8 +142,8 @@ func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, f
 	return fp.part, nil
 }
 
-func (h *Handlers) resolveUncached(im *meta.Image, tenant meta.TenantID, k partKey) (*replica.Partition, error) {
-	t, err := im.ResolveTopic(tenant, meta.TopicRef{Name: k.name, ID: k.id})
+func (h *Handlers) resolveUncached(r *wire.Request, im *meta.Image, k partKey) (*replica.Partition, error) {
+	t, err := h.resolveTopicFor(r, im, kmsg.ACLOperationRead, meta.TopicRef{Name: k.name, ID: k.id})
 	if err != nil {
 		return nil, err
 	}
@@ -166,7 +167,7 @@ func enough(reads []partRead, minBytes int32) bool {
 // append, until MinBytes is reached, MaxWaitMillis passes or the server
 // stops. A fetch without a session watches its partitions only while it
 // waits.
-func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead) []partRead {
+func (h *Handlers) waitForData(ctx context.Context, r *wire.Request, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead) []partRead {
 	waiter := replica.NewWaiter()
 	if plan.session != nil {
 		waiter = plan.session.waiter
@@ -181,14 +182,14 @@ func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *k
 		}()
 		// Data may arrive between the first read and the watch: read again
 		// once watching.
-		reads = h.readAll(tenant, req, plan.parts, waiter)
+		reads = h.readAll(r, req, plan.parts, waiter)
 	}
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	for !enough(reads, req.MinBytes) {
 		select {
 		case <-waiter.C:
-			reads = h.readAll(tenant, req, plan.parts, waiter)
+			reads = h.readAll(r, req, plan.parts, waiter)
 		case <-timer.C:
 			return reads
 		case <-ctx.Done():

@@ -19,11 +19,10 @@ func (h *Handlers) offsetForLeaderEpoch(_ context.Context, r *wire.Request) (kms
 	req := r.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		t, terr := im.ResolveTopic(tenant, meta.TopicRef{Name: rt.Topic})
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationDescribe, meta.TopicRef{Name: rt.Topic})
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -409,6 +409,26 @@ func TestACLEnforcement(t *testing.T) {
 		})
 	}
 
+	// Transactional records need WRITE on the transactional id at Produce
+	// too: a DENY added mid-transaction refuses the next batch to a
+	// partition already in the transaction.
+	mustCreateACLs(t, ctx, ac,
+		binding{txnRT, "tx", kmsg.ACLOperationWrite, false}.creation(user, kmsg.ACLPermissionTypeAllow),
+		binding{topicRT, "t", kmsg.ACLOperationWrite, false}.creation(user, kmsg.ACLPermissionTypeAllow))
+	mt := newMember(kgo.TransactionalID("tx"))
+	if err := mt.BeginTransaction(); err != nil {
+		t.Fatal(err)
+	}
+	if err := mt.ProduceSync(ctx, record).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	mustCreateACLs(t, ctx, ac, binding{txnRT, "tx", kmsg.ACLOperationWrite, false}.creation(user, kmsg.ACLPermissionTypeDeny))
+	if err := mt.ProduceSync(ctx, record).FirstErr(); !errors.Is(err, kerr.TransactionalIDAuthorizationFailed) {
+		t.Fatalf("transactional produce after a DENY of the transactional id: %v", err)
+	}
+	mt.EndTransaction(ctx, kgo.TryAbort)
+	clearACLs(t, ctx, ac)
+
 	// Listings: the admin key makes a group, a transactional id and a
 	// committed offset the member may not DESCRIBE.
 	at := brokertest.SASLClient(t, b.KafkaAddr(), admin, kgo.TransactionalID("other-tx"))

@@ -197,7 +197,7 @@ func tenantCommand(c *adminClient) *cobra.Command {
 
 func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 	cmd := &cobra.Command{Use: "key", Short: "Create, list and revoke API keys (SASL PLAIN and SCRAM credentials)"}
-	var tenantID, bootstrap, configFile, role string
+	var tenantID, bootstrap, configFile, role, tlsCA string
 	var asJSON bool
 	create := &cobra.Command{
 		Use:   "create --tenant ID",
@@ -211,7 +211,7 @@ func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 			if bootstrap == "" {
 				bootstrap = c.bootstrap(*httpAddr)
 			}
-			props := clientConfig(bootstrap, k)
+			props := clientConfig(bootstrap, tlsCA, k)
 			if configFile != "" {
 				if err := os.WriteFile(configFile, []byte(props), 0o600); err != nil {
 					return err
@@ -230,6 +230,7 @@ func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 	create.Flags().StringVar(&role, "role", "admin", "admin (may do everything in the tenant) or member (may do what the tenant's ACLs allow)")
 	create.Flags().StringVar(&configFile, "client-config", "", "also write the client configuration (librdkafka properties, for kcat -F) to this file")
 	create.Flags().StringVar(&bootstrap, "bootstrap", "", "bootstrap.servers for the client configuration (default: the cluster's brokers)")
+	create.Flags().StringVar(&tlsCA, "tls-ca", "", "for a listener with TLS: the CA file that signed its certificate (the client configuration then uses SASL_SSL)")
 	list := &cobra.Command{
 		Use: "list --tenant ID", Short: "List a tenant's API keys", Args: cobra.NoArgs,
 		RunE: func(cc *cobra.Command, _ []string) error {
@@ -266,15 +267,18 @@ func keyCommand(c *adminClient, httpAddr *string) *cobra.Command {
 }
 
 // clientConfig is a librdkafka properties file for an API key, which kcat
-// reads with -F.
-func clientConfig(bootstrap string, k adminKey) string {
+// reads with -F; with tlsCA (a CA file) for a listener with TLS.
+func clientConfig(bootstrap, tlsCA string, k adminKey) string {
+	security := "security.protocol=SASL_PLAINTEXT\n"
+	if tlsCA != "" {
+		security = "security.protocol=SASL_SSL\nssl.ca.location=" + tlsCA + "\n"
+	}
 	return fmt.Sprintf(`# Strata API key %s of tenant %s. The secret is shown only once.
 bootstrap.servers=%s
-security.protocol=SASL_PLAINTEXT
-sasl.mechanisms=SCRAM-SHA-256
+%ssasl.mechanisms=SCRAM-SHA-256
 sasl.username=%s
 sasl.password=%s
-`, k.Key, k.Tenant, bootstrap, k.Key, k.Secret)
+`, k.Key, k.Tenant, bootstrap, security, k.Key, k.Secret)
 }
 
 // bootstrap returns the Kafka addresses of the cluster's live brokers as

@@ -31,6 +31,9 @@ type fileConfig struct {
 	Zone             string         `yaml:"zone"`
 	Cell             string         `yaml:"cell"`
 	Auth             string         `yaml:"auth"`
+	TLSCert          string         `yaml:"tls-cert"`
+	TLSKey           string         `yaml:"tls-key"`
+	TLSClientCA      string         `yaml:"tls-client-ca"`
 	BrokerConfig     map[string]any `yaml:"broker-config"`
 }
 
@@ -92,7 +95,10 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&q.controllers, "controllers", "", "the metadata quorum's voters, ID@HOST:PORT,... by their controller addresses (default: a single-node cluster)")
 	f.StringVar(&cfg.Zone, "zone", "", "this broker's zone (the Kafka rack)")
 	f.StringVar(&cfg.Cell, "cell", "", "this broker's cell")
-	f.StringVar(&cfg.Auth, "auth", cfg.Auth, "Kafka listener authentication: none (every connection in the default tenant) or sasl (PLAIN and SCRAM with tenants' API keys)")
+	f.StringVar(&cfg.Auth, "auth", cfg.Auth, "Kafka listener authentication: none (every connection in the default tenant), sasl (PLAIN and SCRAM with tenants' API keys) or mtls (the API key named by the client certificate's subject CN; needs --tls-client-ca)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain of the Kafka listener; with --tls-key the listener speaks TLS only")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
+	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificates; clients must present a certificate they signed")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -126,6 +132,9 @@ func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLev
 	set("zone", &cfg.Zone, fc.Zone)
 	set("cell", &cfg.Cell, fc.Cell)
 	set("auth", &cfg.Auth, fc.Auth)
+	set("tls-cert", &cfg.TLSCert, fc.TLSCert)
+	set("tls-key", &cfg.TLSKey, fc.TLSKey)
+	set("tls-client-ca", &cfg.TLSClientCA, fc.TLSClientCA)
 	if fc.NodeID != nil && !cmd.Flags().Changed("node-id") {
 		cfg.NodeID = *fc.NodeID
 	}

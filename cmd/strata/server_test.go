@@ -101,3 +101,24 @@ cell: c1
 		t.Errorf("validate: %v", err)
 	}
 }
+
+func TestTLSSettingsValidated(t *testing.T) {
+	for _, tc := range []struct {
+		auth, cert, key, clientCA string
+		ok                        bool
+	}{
+		{"sasl", "c.pem", "k.pem", "", true},
+		{"mtls", "c.pem", "k.pem", "ca.pem", true},
+		{"none", "c.pem", "", "", false},
+		{"none", "", "k.pem", "", false},
+		{"sasl", "", "", "ca.pem", false},
+		{"mtls", "c.pem", "k.pem", "", false},
+		{"mtls", "", "", "", false},
+	} {
+		cfg := broker.DefaultConfig()
+		cfg.Auth, cfg.TLSCert, cfg.TLSKey, cfg.TLSClientCA = tc.auth, tc.cert, tc.key, tc.clientCA
+		if err := cfg.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%+v: %v", tc, err)
+		}
+	}
+}

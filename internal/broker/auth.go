@@ -1,6 +1,13 @@
 package broker
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/tenant"
 	"github.com/strata-db/strata/internal/wire"
 )
@@ -21,3 +28,53 @@ func (w wireAuth) Start(mechanism string) (wire.Exchange, bool) {
 
 // Valid reports whether the key still exists and belongs to the tenant.
 func (w wireAuth) Valid(id wire.Identity) bool { return w.a.Valid(id.Principal, id.Tenant) }
+
+// certAuth names connections under --auth mtls: a client certificate's
+// subject common name is an API key, and the connection is that key's,
+// in its tenant with its role. The certificate was verified against
+// --tls-client-ca by then; a name that is no live key is refused.
+type certAuth struct{ image func() *meta.Image }
+
+func (a certAuth) Identify(commonName string) (wire.Identity, bool) {
+	c, ok := a.image().Credential(commonName)
+	if !ok {
+		return wire.Identity{}, false
+	}
+	return wire.Identity{Tenant: string(c.Tenant), Principal: commonName}, true
+}
+
+// listenerTLS is the Kafka listener's TLS config: its certificate and,
+// with a client CA, required and verified client certificates.
+func listenerTLS(cfg Config) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("TLS certificate: %w", err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if cfg.TLSClientCA != "" {
+		pem, err := os.ReadFile(cfg.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("TLS client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("TLS client CA: no PEM certificate in " + cfg.TLSClientCA)
+		}
+		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	return tc, nil
+}
+
+// listenerScheme is the Kafka security protocol of the listener, as
+// listeners and advertised.listeners show it.
+func listenerScheme(cfg Config) string {
+	switch {
+	case cfg.TLSCert != "" && cfg.Auth == AuthSASL:
+		return "SASL_SSL://"
+	case cfg.TLSCert != "":
+		return "SSL://"
+	case cfg.Auth == AuthSASL:
+		return "SASL_PLAINTEXT://"
+	}
+	return "PLAINTEXT://"
+}

@@ -57,8 +57,15 @@ type Config struct {
 	// Zone is the Kafka rack; Cell the cell the broker belongs to.
 	Zone, Cell string
 	// Auth is the Kafka listener's authentication: AuthNone (every
-	// connection in the default tenant) or AuthSASL (API keys of tenants).
+	// connection in the default tenant), AuthSASL (API keys of tenants)
+	// or AuthMTLS (the API key a client certificate names; needs
+	// TLSClientCA).
 	Auth string
+	// TLSCert and TLSKey are PEM files of the Kafka listener's certificate
+	// chain and key; set, the listener speaks TLS only. TLSClientCA is a
+	// PEM file of the CAs that must sign client certificates; set, every
+	// client must present one.
+	TLSCert, TLSKey, TLSClientCA string
 	// StartTimeout bounds how long Start waits for the metadata quorum and
 	// for this broker's registration; 0: 30s for a single node, 2 minutes
 	// otherwise (the other nodes may be starting too).
@@ -103,7 +110,12 @@ func (r Roles) String() string {
 const (
 	AuthNone = "none"
 	AuthSASL = "sasl"
+	AuthMTLS = "mtls"
 )
+
+// authenticated reports whether connections have a tenant's API key (and
+// are held to its ACLs) rather than the default tenant.
+func (c *Config) authenticated() bool { return c.Auth == AuthSASL || c.Auth == AuthMTLS }
 
 // DefaultConfig is a single-node cluster on loopback.
 func DefaultConfig() Config {
@@ -127,9 +139,17 @@ func (c *Config) Validate() error {
 		return errors.New("broker: data directory is empty")
 	}
 	switch c.Auth {
-	case "", AuthNone, AuthSASL:
+	case "", AuthNone, AuthSASL, AuthMTLS:
 	default:
-		return fmt.Errorf("broker: --auth %q is neither %s nor %s", c.Auth, AuthNone, AuthSASL)
+		return fmt.Errorf("broker: --auth %q is none of %s, %s and %s", c.Auth, AuthNone, AuthSASL, AuthMTLS)
+	}
+	switch {
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("broker: --tls-cert and --tls-key go together")
+	case c.TLSClientCA != "" && c.TLSCert == "":
+		return errors.New("broker: --tls-client-ca needs --tls-cert and --tls-key")
+	case c.Auth == AuthMTLS && c.TLSClientCA == "":
+		return errors.New("broker: --auth mtls needs --tls-client-ca")
 	}
 	for _, addr := range []string{c.Listen, c.Advertise, c.HTTP} {
 		if addr == "" {
@@ -420,7 +440,7 @@ func (b *Broker) startStorage(ctx context.Context) error {
 
 func (b *Broker) startKafka() error {
 	var authz api.Authorizer
-	if b.cfg.Auth == AuthSASL {
+	if b.cfg.authenticated() {
 		authz = tenant.NewAuthorizer(b.meta.Image)
 	}
 	h := api.New(api.Config{
@@ -441,6 +461,16 @@ func (b *Broker) startKafka() error {
 		}
 		wc.Auth = wireAuth{auth}
 		wc.MaxReauth = b.brokerDuration("connections.max.reauth.ms")
+	}
+	if b.cfg.TLSCert != "" {
+		tc, err := listenerTLS(b.cfg)
+		if err != nil {
+			return fmt.Errorf("broker: %w", err)
+		}
+		wc.TLS = tc
+	}
+	if b.cfg.Auth == AuthMTLS {
+		wc.CertAuth = certAuth{b.meta.Image}
 	}
 	wc.Logger = b.log
 	wc.Registerer = b.reg
@@ -534,10 +564,7 @@ func (b *Broker) static() map[string]string {
 	out["node.id"], out["broker.id"] = id, id
 	out["log.dirs"] = b.cfg.DataDir
 	if b.kafkaAddr != nil {
-		scheme := "PLAINTEXT://"
-		if b.cfg.Auth == AuthSASL {
-			scheme = "SASL_PLAINTEXT://"
-		}
+		scheme := listenerScheme(b.cfg)
 		out["listeners"] = scheme + b.kafkaAddr.String()
 		out["advertised.listeners"] = scheme + b.cfg.Advertise
 	}

@@ -30,7 +30,7 @@ func (b *Broker) watchTenancy(ctx context.Context) {
 	purgedCount, left := 0, 0
 	for {
 		im := b.meta.Image()
-		if b.cfg.Auth == AuthSASL {
+		if b.cfg.authenticated() {
 			b.closeRevoked(im)
 		}
 		if n := im.DeletedTenantCount(); n > 0 && (n != purgedCount || left > 0) {

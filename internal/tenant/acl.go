@@ -34,12 +34,8 @@ func NewAuthorizer(image func() *meta.Image) *Authorizer { return &Authorizer{im
 // from host, may do op on the named resource.
 func (a *Authorizer) Authorize(tenant, principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool {
 	im := a.image()
-	c, ok := im.Credential(principal)
-	if !ok || string(c.Tenant) != tenant {
-		return false
-	}
-	if c.IsAdmin() {
-		return true
+	if ok, admin := a.member(im, tenant, principal); !ok || admin {
+		return ok
 	}
 	allowed := false
 	for _, acl := range im.ACLs(meta.TenantID(tenant)) {
@@ -56,6 +52,55 @@ func (a *Authorizer) Authorize(tenant, principal, host string, op kmsg.ACLOperat
 		}
 	}
 	return allowed
+}
+
+// AuthorizeAny reports whether the key may do op on some resource of type
+// rt, as Kafka's authorizeByResourceType: an ALLOW of op (or ALL) on some
+// name or prefix that no DENY of op (or ALL) covers: a literal DENY of the
+// same name or of *, or a PREFIXED DENY of a prefix of it.
+func (a *Authorizer) AuthorizeAny(tenant, principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool {
+	im := a.image()
+	if ok, admin := a.member(im, tenant, principal); !ok || admin {
+		return ok
+	}
+	var allows, denies []meta.ACL
+	for _, acl := range im.ACLs(meta.TenantID(tenant)) {
+		if acl.ResourceType != rt || !appliesTo(acl, principal, host, rt, acl.ResourceName) ||
+			(acl.Operation != op && acl.Operation != kmsg.ACLOperationAll) {
+			continue
+		}
+		if acl.Permission == kmsg.ACLPermissionTypeDeny {
+			denies = append(denies, acl)
+		} else {
+			allows = append(allows, acl)
+		}
+	}
+	for _, allow := range allows {
+		denied := false
+		for _, deny := range denies {
+			switch deny.PatternType {
+			case kmsg.ACLResourcePatternTypeLiteral:
+				denied = denied || deny.ResourceName == "*" ||
+					(allow.PatternType == kmsg.ACLResourcePatternTypeLiteral && deny.ResourceName == allow.ResourceName)
+			case kmsg.ACLResourcePatternTypePrefixed:
+				denied = denied || strings.HasPrefix(allow.ResourceName, deny.ResourceName)
+			}
+		}
+		if !denied {
+			return true
+		}
+	}
+	return false
+}
+
+// member reports whether principal is a live key of tenant, and whether
+// it is an admin key.
+func (a *Authorizer) member(im *meta.Image, tenant, principal string) (ok, admin bool) {
+	c, ok := im.Credential(principal)
+	if !ok || string(c.Tenant) != tenant {
+		return false, false
+	}
+	return true, c.IsAdmin()
 }
 
 // appliesTo reports whether a binding is about this principal, host and

@@ -3,6 +3,7 @@ package wire
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -88,6 +89,13 @@ type conn struct {
 }
 
 func (c *conn) serve(ctx context.Context) {
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		if err := c.handshakeTLS(ctx, tc); err != nil {
+			c.log.Info("closing connection: TLS", "err", err)
+			c.nc.Close()
+			return
+		}
+	}
 	br := bufio.NewReaderSize(c.nc, 64<<10)
 	if c.srv.cfg.Auth != nil {
 		if err := c.authenticate(ctx, br); err != nil {

@@ -5,6 +5,7 @@ package wire
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -35,7 +36,13 @@ type Config struct {
 	Auth Authenticator
 	// MaxReauth is connections.max.reauth.ms: an authenticated session
 	// expires after this long unless the client re-authenticates; 0: never.
-	MaxReauth  time.Duration
+	MaxReauth time.Duration
+	// TLS, when set, makes the listener speak TLS (tls.go); with client
+	// certificates required and verified, CertAuth may name identities.
+	TLS *tls.Config
+	// CertAuth, when set (mTLS), makes a connection's identity the one its
+	// verified client certificate names, instead of SASL's; requires TLS.
+	CertAuth   CertAuthenticator
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -60,6 +67,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("wire: max queued requests must be at least 1")
 	case c.MaxReauth < 0:
 		return fmt.Errorf("wire: max re-authentication time must not be negative")
+	case c.CertAuth != nil && (c.TLS == nil || c.TLS.ClientAuth != tls.RequireAndVerifyClientCert):
+		return fmt.Errorf("wire: certificate authentication needs TLS with verified client certificates")
+	case c.CertAuth != nil && c.Auth != nil:
+		return fmt.Errorf("wire: certificate and SASL authentication are exclusive")
 	}
 	return nil
 }
@@ -133,8 +144,11 @@ func (s *Server) start(nc net.Conn) {
 	}
 	id := s.nextID.Add(1)
 	info := &Conn{ID: id, Remote: nc.RemoteAddr().String(), Local: nc.LocalAddr().String(), Tenant: s.cfg.DefaultTenant}
-	if s.cfg.Auth != nil {
+	if s.cfg.Auth != nil || s.cfg.CertAuth != nil {
 		info.Tenant = "" // until authenticated
+	}
+	if s.cfg.TLS != nil {
+		nc = tls.Server(nc, s.cfg.TLS)
 	}
 	c := &conn{srv: s, nc: nc, info: info, log: s.log.With("conn", id, "remote", info.Remote)}
 	s.mu.Lock()

@@ -163,6 +163,13 @@ func TestACLs(t *testing.T) {
 		if resp, err := raw.Broker(1).Request(ctx, fetch); err != nil || resp.(*kmsg.FetchResponse).ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 			t.Errorf("replica fetch: %v %+v", err, resp)
 		}
+		epochs := kmsg.NewPtrOffsetForLeaderEpochRequest()
+		epochs.ReplicaID = 1 // a follower's request
+		epochs.Topics = []kmsg.OffsetForLeaderEpochRequestTopic{{Topic: "pub-a", Partitions: []kmsg.OffsetForLeaderEpochRequestTopicPartition{{Partition: 0}}}}
+		if resp, err := raw.Broker(1).Request(ctx, epochs); err != nil ||
+			resp.(*kmsg.OffsetForLeaderEpochResponse).Topics[0].Partitions[0].ErrorCode != kerr.ClusterAuthorizationFailed.Code {
+			t.Errorf("follower's offset for leader epoch: %v %+v", err, resp)
+		}
 		elect := kmsg.NewPtrElectLeadersRequest()
 		if resp, err := raw.Broker(1).Request(ctx, elect); err != nil || resp.(*kmsg.ElectLeadersResponse).ErrorCode != kerr.ClusterAuthorizationFailed.Code {
 			t.Errorf("elect leaders: %v %+v", err, resp)

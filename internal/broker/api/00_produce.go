@@ -48,12 +48,16 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 	im := h.cfg.Meta.Image()
 	tenant := tenantOf(r)
 	failed := false
-	// As Kafka: transactional records need a transactional id (whose WRITE
-	// permission Kafka checks; without one nobody could end the
-	// transaction, and the partition's last stable offset would hang).
+	// As Kafka: transactional records need a transactional id the
+	// principal may WRITE (without one nobody could end the transaction,
+	// and the partition's last stable offset would hang).
 	var reqErr error
-	if req.TransactionID == nil && hasTransactionalRecords(req) {
-		reqErr = fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
+	if hasTransactionalRecords(req) {
+		if req.TransactionID == nil {
+			reqErr = fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
+		} else {
+			reqErr = h.authorizeTxnID(r, kmsg.ACLOperationWrite, *req.TransactionID)
+		}
 	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
@@ -62,7 +66,7 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 		if r.Version >= 13 {
 			ref = meta.TopicRef{ID: meta.TopicID(rt.TopicID)}
 		}
-		t, terr := im.ResolveTopic(tenant, ref)
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationWrite, ref)
 		if reqErr != nil {
 			terr = reqErr
 		}

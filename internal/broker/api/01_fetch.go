@@ -71,9 +71,9 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		waiter = plan.session.waiter
 		drain(waiter)
 	}
-	reads := h.readAll(tenant, req, r.Version, plan.parts, waiter)
+	reads := h.readAll(r, req, plan.parts, waiter)
 	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
-		reads = h.waitForData(ctx, tenant, req, r.Version, &plan, reads)
+		reads = h.waitForData(ctx, r, req, &plan, reads)
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
 	h.metrics.consumerRead(plan.parts, reads)
@@ -97,9 +97,9 @@ const isolationReadCommitted = 1
 
 // readAll reads every planned partition within the response's byte budget.
 // With a waiter, each partition read is first watched by it.
-func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, version int16, parts []*fetchPart, waiter *replica.Waiter) []partRead {
+func (h *Handlers) readAll(r *wire.Request, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
 	im := h.cfg.Meta.Image()
-	anyReplica := version >= 11
+	anyReplica := r.Version >= 11
 	rackOf := func(id int32) (string, bool) {
 		b, ok := im.Broker(id)
 		return b.Rack, ok && b.Alive()
@@ -114,7 +114,7 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, version
 	for i, fp := range parts {
 		rd := &reads[i]
 		rd.preferred = -1
-		rd.p, rd.err = h.resolveFetchPartition(im, tenant, fp, anyReplica)
+		rd.p, rd.err = h.resolveFetchPartition(r, im, fp, anyReplica)
 		if rd.err != nil {
 			continue
 		}
@@ -151,13 +151,13 @@ func (h *Handlers) readAll(tenant meta.TenantID, req *kmsg.FetchRequest, version
 	return reads
 }
 
-// resolveFetchPartition finds a fetched partition, from the part's cache
-// while the metadata image is unchanged. Errors are not cached: a partition
-// assigned here may open after its image was published. anyReplica lets a
-// follower serve it.
-func (h *Handlers) resolveFetchPartition(im *meta.Image, tenant meta.TenantID, fp *fetchPart, anyReplica bool) (*replica.Partition, error) {
+// resolveFetchPartition finds a fetched partition the principal may READ,
+// from the part's cache while the metadata image (which holds the ACLs) is
+// unchanged. Errors are not cached: a partition assigned here may open
+// after its image was published. anyReplica lets a follower serve it.
+func (h *Handlers) resolveFetchPartition(r *wire.Request, im *meta.Image, fp *fetchPart, anyReplica bool) (*replica.Partition, error) {
 	if fp.part == nil || fp.resolvedAt != im.Index {
-		t, err := im.ResolveTopic(tenant, meta.TopicRef{Name: fp.key.name, ID: fp.key.id})
+		t, err := h.resolveTopicFor(r, im, kmsg.ACLOperationRead, meta.TopicRef{Name: fp.key.name, ID: fp.key.id})
 		if err != nil {
 			fp.part = nil
 			return nil, err
@@ -192,7 +192,7 @@ func enough(reads []partRead, minBytes int32) bool {
 // append, until MinBytes is reached, MaxWaitMillis passes or the server
 // stops. A fetch without a session watches its partitions only while it
 // waits.
-func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *kmsg.FetchRequest, version int16, plan *fetchPlan, reads []partRead) []partRead {
+func (h *Handlers) waitForData(ctx context.Context, r *wire.Request, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead) []partRead {
 	waiter := replica.NewWaiter()
 	if plan.session != nil {
 		waiter = plan.session.waiter
@@ -207,14 +207,14 @@ func (h *Handlers) waitForData(ctx context.Context, tenant meta.TenantID, req *k
 		}()
 		// Data may arrive between the first read and the watch: read again
 		// once watching.
-		reads = h.readAll(tenant, req, version, plan.parts, waiter)
+		reads = h.readAll(r, req, plan.parts, waiter)
 	}
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	for !enough(reads, req.MinBytes) {
 		select {
 		case <-waiter.C:
-			reads = h.readAll(tenant, req, version, plan.parts, waiter)
+			reads = h.readAll(r, req, plan.parts, waiter)
 		case <-timer.C:
 			return reads
 		case <-ctx.Done():

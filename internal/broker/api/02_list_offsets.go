@@ -35,12 +35,11 @@ func (h *Handlers) listOffsets(_ context.Context, r *wire.Request) (kmsg.Respons
 	req := r.Body.(*kmsg.ListOffsetsRequest)
 	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
 	seen := map[[2]any]bool{}
 	for _, rt := range req.Topics {
 		st := kmsg.NewListOffsetsResponseTopic()
 		st.Topic = rt.Topic
-		t, terr := im.ResolveTopic(tenant, meta.TopicRef{Name: rt.Topic})
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationDescribe, meta.TopicRef{Name: rt.Topic})
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewListOffsetsResponseTopicPartition()
 			sp.Partition = rp.Partition

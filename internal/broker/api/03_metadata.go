@@ -60,11 +60,7 @@ func (h *Handlers) metadata(ctx context.Context, r *wire.Request) (kmsg.Response
 		if rt.Topic != nil {
 			ref = meta.TopicRef{Name: *rt.Topic}
 		}
-		t, err := im.ResolveTopic(tenant, ref)
-		if (err == nil || ref.Name != "") && !h.allowedTopic(r, kmsg.ACLOperationDescribe, topicName(t, ref)) {
-			// Whether the topic exists or not: the answer tells nothing.
-			err = kerr.TopicAuthorizationFailed
-		}
+		t, err := h.resolveTopicFor(r, im, kmsg.ACLOperationDescribe, ref)
 		if err != nil {
 			mt := kmsg.NewMetadataResponseTopic()
 			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID

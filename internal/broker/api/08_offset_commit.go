@@ -7,6 +7,7 @@ package api
 // generation.
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/strata-db/strata/internal/coord"
@@ -22,7 +23,7 @@ func (h *Handlers) offsetCommit(_ context.Context, r *wire.Request) (kmsg.Respon
 	req := r.Body.(*kmsg.OffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetCommitResponse)
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
+	gerr := h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group)
 	cr := coord.CommitRequest{Group: groupKey(r, req.Group), Version: r.Version, Generation: req.Generation, MemberID: req.MemberID, InstanceID: derefString(req.InstanceID)}
 	type slot struct{ topic, part int }
 	var slots []slot // where each committed offset's error goes
@@ -33,7 +34,8 @@ func (h *Handlers) offsetCommit(_ context.Context, r *wire.Request) (kmsg.Respon
 		if r.Version >= 10 {
 			ref = meta.TopicRef{ID: meta.TopicID(rt.TopicID)}
 		}
-		t, terr := im.ResolveTopic(tenant, ref)
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationRead, ref)
+		terr = cmp.Or(gerr, terr)
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -77,6 +77,10 @@ func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coor
 			want[name] = append(want[name], t.Partitions...)
 		}
 	}
+	if err := h.authorizeGroup(r, kmsg.ACLOperationDescribe, group); err != nil {
+		out.ErrorCode = errorCode(err)
+		return out
+	}
 	offs, err := h.cfg.Groups.FetchStableOffsets(groupKey(r, group), member, want, requireStable && r.Version >= 7)
 	if err != nil {
 		out.ErrorCode = errorCode(err)
@@ -85,6 +89,14 @@ func (h *Handlers) fetchGroupOffsets(r *wire.Request, group string, member *coor
 	byTopic := map[string]*kmsg.OffsetFetchResponseGroupTopic{}
 	var order []string
 	for _, o := range offs {
+		// As Kafka: topics the principal may not DESCRIBE are left out of
+		// a fetch of all offsets, and refused when named.
+		if err := h.authorizeTopic(r, kmsg.ACLOperationDescribe, o.Topic); err != nil {
+			if all {
+				continue
+			}
+			o = coord.FetchedOffset{Topic: o.Topic, Partition: o.Partition, Offset: -1, LeaderEpoch: -1, Err: err}
+		}
 		gt := byTopic[o.Topic]
 		if gt == nil {
 			t := kmsg.NewOffsetFetchResponseGroupTopic()

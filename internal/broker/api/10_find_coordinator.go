@@ -29,18 +29,19 @@ func (h *Handlers) findCoordinator(_ context.Context, r *wire.Request) (kmsg.Res
 	req := r.Body.(*kmsg.FindCoordinatorRequest)
 	resp := req.ResponseKind().(*kmsg.FindCoordinatorResponse)
 	if r.Version < 4 {
-		c := h.coordinator(r.Conn.Tenant, req.CoordinatorType, req.CoordinatorKey)
+		c := h.coordinator(r, req.CoordinatorType, req.CoordinatorKey)
 		resp.ErrorCode, resp.ErrorMessage = c.ErrorCode, c.ErrorMessage
 		resp.NodeID, resp.Host, resp.Port = c.NodeID, c.Host, c.Port
 		return resp, nil
 	}
 	for _, key := range req.CoordinatorKeys {
-		resp.Coordinators = append(resp.Coordinators, h.coordinator(r.Conn.Tenant, req.CoordinatorType, key))
+		resp.Coordinators = append(resp.Coordinators, h.coordinator(r, req.CoordinatorType, key))
 	}
 	return resp, nil
 }
 
-func (h *Handlers) coordinator(tenant string, typ int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+func (h *Handlers) coordinator(r *wire.Request, typ int8, key string) kmsg.FindCoordinatorResponseCoordinator {
+	tenant := r.Conn.Tenant
 	c := kmsg.NewFindCoordinatorResponseCoordinator()
 	c.Key, c.NodeID, c.Port = key, -1, -1
 	var err error
@@ -51,6 +52,10 @@ func (h *Handlers) coordinator(tenant string, typ int8, key string) kmsg.FindCoo
 		err = fmt.Errorf("%w: empty group id", kerr.InvalidGroupID)
 	case typ == coordinatorKeyTransaction && key == "":
 		err = fmt.Errorf("%w: empty transactional id", kerr.InvalidRequest)
+	case typ == coordinatorKeyGroup:
+		err = h.authorizeGroup(r, kmsg.ACLOperationDescribe, key)
+	default:
+		err = h.authorizeTxnID(r, kmsg.ACLOperationDescribe, key)
 	}
 	if err != nil {
 		c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)

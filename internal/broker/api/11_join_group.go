@@ -26,6 +26,10 @@ func (h *Handlers) joinGroup(ctx context.Context, r *wire.Request) (kmsg.Respons
 	for _, p := range req.Protocols {
 		jr.Protocols = append(jr.Protocols, coord.Protocol{Name: p.Name, Metadata: p.Metadata})
 	}
+	if err := h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group); err != nil {
+		resp.ErrorCode, resp.Generation = errorCode(err), -1
+		return resp, nil
+	}
 	res := h.cfg.Groups.JoinGroup(ctx, jr)
 	resp.ErrorCode = errorCode(res.Err)
 	resp.MemberID = res.MemberID

@@ -15,7 +15,10 @@ func init() { register(kmsg.Heartbeat, 0, 4, (*Handlers).heartbeat) }
 func (h *Handlers) heartbeat(_ context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.HeartbeatRequest)
 	resp := req.ResponseKind().(*kmsg.HeartbeatResponse)
-	err := h.cfg.Groups.Heartbeat(groupKey(r, req.Group), req.MemberID, derefString(req.InstanceID), req.Generation)
+	err := h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group)
+	if err == nil {
+		err = h.cfg.Groups.Heartbeat(groupKey(r, req.Group), req.MemberID, derefString(req.InstanceID), req.Generation)
+	}
 	resp.ErrorCode = errorCode(err)
 	return resp, nil
 }

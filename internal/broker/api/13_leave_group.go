@@ -24,6 +24,10 @@ func (h *Handlers) leaveGroup(_ context.Context, r *wire.Request) (kmsg.Response
 			members = append(members, coord.LeaveMember{MemberID: m.MemberID, InstanceID: derefString(m.InstanceID)})
 		}
 	}
+	if err := h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group); err != nil {
+		resp.ErrorCode = errorCode(err)
+		return resp, nil
+	}
 	errs, err := h.cfg.Groups.LeaveGroup(groupKey(r, req.Group), members)
 	if err != nil {
 		resp.ErrorCode = errorCode(err)

@@ -26,7 +26,10 @@ func (h *Handlers) syncGroup(ctx context.Context, r *wire.Request) (kmsg.Respons
 			sr.Assignments[a.MemberID] = a.MemberAssignment
 		}
 	}
-	res := h.cfg.Groups.SyncGroup(ctx, sr)
+	res := coord.SyncResult{Err: h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group)}
+	if res.Err == nil {
+		res = h.cfg.Groups.SyncGroup(ctx, sr)
+	}
 	resp.ErrorCode = errorCode(res.Err)
 	if res.Err == nil {
 		resp.ProtocolType, resp.Protocol = stringPtr(res.ProtocolType), stringPtr(res.Protocol)

@@ -19,10 +19,15 @@ func (h *Handlers) describeGroups(_ context.Context, r *wire.Request) (kmsg.Resp
 	req := r.Body.(*kmsg.DescribeGroupsRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeGroupsResponse)
 	for _, name := range req.Groups {
-		d, err := h.cfg.Groups.DescribeGroup(groupKey(r, name))
 		g := kmsg.NewDescribeGroupsResponseGroup()
-		g.Group, g.State, g.ProtocolType, g.Protocol = name, string(d.State), d.ProtocolType, d.Protocol
-		g.AuthorizedOperations = authorizedOperationsUnset
+		g.Group, g.AuthorizedOperations = name, authorizedOperationsUnset
+		if err := h.authorizeGroup(r, kmsg.ACLOperationDescribe, name); err != nil {
+			g.ErrorCode = errorCode(err)
+			resp.Groups = append(resp.Groups, g)
+			continue
+		}
+		d, err := h.cfg.Groups.DescribeGroup(groupKey(r, name))
+		g.State, g.ProtocolType, g.Protocol = string(d.State), d.ProtocolType, d.Protocol
 		if err != nil && (r.Version >= 6 || !errors.Is(err, kerr.GroupIDNotFound)) {
 			g.ErrorCode, g.ErrorMessage = errorCode(err), errorMessage(err)
 		}

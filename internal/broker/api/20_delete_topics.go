@@ -5,6 +5,7 @@ package api
 
 import (
 	"context"
+	"errors"
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
@@ -37,10 +38,22 @@ func (h *Handlers) deleteTopics(ctx context.Context, r *wire.Request) (kmsg.Resp
 		}
 		return resp, nil
 	}
+	// As Kafka: a topic the principal may not DELETE is
+	// TOPIC_AUTHORIZATION_FAILED whether it exists or not, and one named
+	// by id is not named back.
+	im := h.cfg.Meta.Image()
+	var allowed []meta.TopicRef
+	for _, ref := range refs {
+		if _, err := h.resolveTopicFor(r, im, kmsg.ACLOperationDelete, ref); errors.Is(err, kerr.TopicAuthorizationFailed) {
+			resp.Topics = append(resp.Topics, deleteTopicResult(ref, nil, err))
+			continue
+		}
+		allowed = append(allowed, ref)
+	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req.TimeoutMillis))
 	defer cancel()
-	for i, res := range h.cfg.Meta.DeleteTopics(ctx, tenantOf(r), refs) {
-		resp.Topics = append(resp.Topics, deleteTopicResult(refs[i], res.Topic, res.Err))
+	for i, res := range h.cfg.Meta.DeleteTopics(ctx, tenantOf(r), allowed) {
+		resp.Topics = append(resp.Topics, deleteTopicResult(allowed[i], res.Topic, res.Err))
 	}
 	h.waitPartitions(ctx)
 	return resp, nil

@@ -6,10 +6,12 @@ package api
 // Clients use it to detect log truncation after a leader change (KIP-320).
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -19,11 +21,15 @@ func (h *Handlers) offsetForLeaderEpoch(_ context.Context, r *wire.Request) (kms
 	req := r.Body.(*kmsg.OffsetForLeaderEpochRequest)
 	resp := req.ResponseKind().(*kmsg.OffsetForLeaderEpochResponse)
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
+	var reqErr error
+	if req.ReplicaID >= 0 && clusterOnly(r) { // a follower's, and a tenant's connection is no broker
+		reqErr = kerr.ClusterAuthorizationFailed
+	}
 	for _, rt := range req.Topics {
 		st := kmsg.NewOffsetForLeaderEpochResponseTopic()
 		st.Topic = rt.Topic
-		t, terr := im.ResolveTopic(tenant, meta.TopicRef{Name: rt.Topic})
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationDescribe, meta.TopicRef{Name: rt.Topic})
+		terr = cmp.Or(reqErr, terr)
 		for _, rp := range rt.Partitions {
 			sp := kmsg.NewOffsetForLeaderEpochResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -7,11 +7,16 @@ package api
 // partition was added, naming the tenant in a tagged field
 // (interbroker.go); without the tag the connection's tenant is meant. A partition the tenant does not have fails
 // the whole transaction's request: UNKNOWN_TOPIC_OR_PARTITION for it,
-// OPERATION_NOT_ATTEMPTED for the others. Before v2, PRODUCER_FENCED is
+// OPERATION_NOT_ATTEMPTED for the others; so does a topic the principal
+// may not WRITE (TOPIC_AUTHORIZATION_FAILED), and a transactional id it
+// may not WRITE fails every partition. v4+ are refused on a tenant's
+// connection (CLUSTER_AUTHORIZATION_FAILED), as Kafka requires
+// CLUSTER_ACTION. Before v2, PRODUCER_FENCED is
 // sent as INVALID_PRODUCER_EPOCH; before v5, TRANSACTION_ABORTABLE as
 // INVALID_TXN_STATE.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -51,6 +56,10 @@ func (h *Handlers) addPartitionsToTxn(_ context.Context, r *wire.Request) (kmsg.
 		}
 		return resp, nil
 	}
+	if clusterOnly(r) { // v4+ are a broker's
+		resp.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		return resp, nil
+	}
 	for _, tx := range req.Transactions {
 		topics := make([]txnTopic, len(tx.Topics))
 		for i, t := range tx.Topics {
@@ -71,29 +80,38 @@ func (h *Handlers) addPartitionsToTxn(_ context.Context, r *wire.Request) (kmsg.
 func (h *Handlers) addToTxn(r *wire.Request, tenant meta.TenantID, interBroker bool, transactionalID string, producerID int64, epoch int16, topics []txnTopic, verifyOnly bool) []kmsg.AddPartitionsToTxnResponseTransactionTopic {
 	im := h.cfg.Meta.Image()
 	var parts []coord.TxnPartition
-	missing := map[coord.TxnPartition]bool{}
+	failed := map[coord.TxnPartition]error{}
 	for _, t := range topics {
 		owner := tenant
 		if interBroker && t.topic == coord.OffsetsTopic {
 			owner = meta.SystemTenant
 		}
 		mt, terr := im.ResolveTopic(owner, meta.TopicRef{Name: t.topic})
+		if !interBroker {
+			terr = cmp.Or(h.authorizeTopic(r, kmsg.ACLOperationWrite, t.topic), terr)
+		}
 		for _, p := range t.partitions {
 			tp := interBrokerPartition(owner, t.topic, p)
-			if terr != nil || p < 0 || int(p) >= len(mt.Partitions) {
-				missing[tp] = true
+			err := terr
+			if err == nil && (p < 0 || int(p) >= len(mt.Partitions)) {
+				err = kerr.UnknownTopicOrPartition
+			}
+			if err != nil {
+				failed[tp] = err
 			}
 			parts = append(parts, tp)
 		}
 	}
+	txnErr := h.authorizeTxnID(r, kmsg.ACLOperationWrite, transactionalID)
 	errs := make([]error, len(parts))
 	switch {
-	case len(missing) > 0:
+	case txnErr != nil:
+		for i := range errs {
+			errs[i] = txnErr
+		}
+	case len(failed) > 0:
 		for i, p := range parts {
-			errs[i] = kerr.OperationNotAttempted
-			if missing[p] {
-				errs[i] = kerr.UnknownTopicOrPartition
-			}
+			errs[i] = cmp.Or(failed[p], error(kerr.OperationNotAttempted))
 		}
 	case verifyOnly:
 		perPart, err := h.cfg.Transactions.VerifyPartitions(string(tenant), transactionalID, producerID, epoch, parts)

@@ -6,6 +6,7 @@ package api
 // here. Before v2, PRODUCER_FENCED is sent as INVALID_PRODUCER_EPOCH.
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/strata-db/strata/internal/wire"
@@ -17,7 +18,10 @@ func init() { register(kmsg.AddOffsetsToTxn, 0, 4, (*Handlers).addOffsetsToTxn) 
 func (h *Handlers) addOffsetsToTxn(_ context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.AddOffsetsToTxnRequest)
 	resp := req.ResponseKind().(*kmsg.AddOffsetsToTxnResponse)
-	err := h.cfg.Transactions.AddOffsets(r.Conn.Tenant, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	err := cmp.Or(h.authorizeTxnID(r, kmsg.ACLOperationWrite, req.TransactionalID), h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group))
+	if err == nil {
+		err = h.cfg.Transactions.AddOffsets(r.Conn.Tenant, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Group)
+	}
 	resp.ErrorCode = errorCode(fencedAs(err, r.Version < 2))
 	return resp, nil
 }

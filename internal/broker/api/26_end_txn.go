@@ -19,7 +19,10 @@ func init() { register(kmsg.EndTxn, 0, 4, (*Handlers).endTxn) }
 func (h *Handlers) endTxn(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.EndTxnRequest)
 	resp := req.ResponseKind().(*kmsg.EndTxnResponse)
-	err := h.cfg.Transactions.EndTxn(ctx, r.Conn.Tenant, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+	err := h.authorizeTxnID(r, kmsg.ACLOperationWrite, req.TransactionalID)
+	if err == nil {
+		err = h.cfg.Transactions.EndTxn(ctx, r.Conn.Tenant, req.TransactionalID, req.ProducerID, req.ProducerEpoch, req.Commit)
+	}
 	resp.ErrorCode = errorCode(fencedAs(err, r.Version < 2))
 	return resp, nil
 }

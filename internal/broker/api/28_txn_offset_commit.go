@@ -10,6 +10,7 @@ package api
 // partition itself) are not served.
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -27,7 +28,7 @@ func (h *Handlers) txnOffsetCommit(ctx context.Context, r *wire.Request) (kmsg.R
 	req := r.Body.(*kmsg.TxnOffsetCommitRequest)
 	resp := req.ResponseKind().(*kmsg.TxnOffsetCommitResponse)
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
+	reqErr := cmp.Or(h.authorizeTxnID(r, kmsg.ACLOperationWrite, req.TransactionalID), h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group))
 	cr := coord.TxnCommitRequest{
 		Group: groupKey(r, req.Group), ProducerID: req.ProducerID, ProducerEpoch: req.ProducerEpoch,
 		Generation: req.Generation, MemberID: req.MemberID, InstanceID: derefString(req.InstanceID),
@@ -37,7 +38,8 @@ func (h *Handlers) txnOffsetCommit(ctx context.Context, r *wire.Request) (kmsg.R
 	for ti, rt := range req.Topics {
 		st := kmsg.NewTxnOffsetCommitResponseTopic()
 		st.Topic = rt.Topic
-		t, terr := im.ResolveTopic(tenant, meta.TopicRef{Name: rt.Topic})
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationRead, meta.TopicRef{Name: rt.Topic})
+		terr = cmp.Or(reqErr, terr)
 		for pi, rp := range rt.Partitions {
 			sp := kmsg.NewTxnOffsetCommitResponseTopicPartition()
 			sp.Partition = rp.Partition

@@ -11,7 +11,6 @@ import (
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -20,18 +19,12 @@ func init() { register(kmsg.CreateACLs, 0, 3, (*Handlers).createACLs) }
 func (h *Handlers) createACLs(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.CreateACLsRequest)
 	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
-	results := make([]kmsg.CreateACLsResponseResult, len(req.Creations))
-	for i := range results {
-		results[i] = kmsg.NewCreateACLsResponseResult()
-	}
+	results, im := alterACLsPrologue(h, r, len(req.Creations), kmsg.NewCreateACLsResponseResult,
+		func(res *kmsg.CreateACLsResponseResult) *int16 { return &res.ErrorCode })
 	resp.Results = results
-	if !h.allowedCluster(r, kmsg.ACLOperationAlter) {
-		for i := range results {
-			results[i].ErrorCode = kerr.ClusterAuthorizationFailed.Code
-		}
+	if im == nil {
 		return resp, nil
 	}
-	im := h.cfg.Meta.Image()
 	var valid []meta.ACL
 	var at []int
 	for i, c := range req.Creations {

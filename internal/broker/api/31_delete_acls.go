@@ -9,7 +9,6 @@ import (
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
-	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -18,18 +17,12 @@ func init() { register(kmsg.DeleteACLs, 0, 3, (*Handlers).deleteACLs) }
 func (h *Handlers) deleteACLs(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.DeleteACLsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
-	results := make([]kmsg.DeleteACLsResponseResult, len(req.Filters))
-	for i := range results {
-		results[i] = kmsg.NewDeleteACLsResponseResult()
-	}
+	results, im := alterACLsPrologue(h, r, len(req.Filters), kmsg.NewDeleteACLsResponseResult,
+		func(res *kmsg.DeleteACLsResponseResult) *int16 { return &res.ErrorCode })
 	resp.Results = results
-	if !h.allowedCluster(r, kmsg.ACLOperationAlter) {
-		for i := range results {
-			results[i].ErrorCode = kerr.ClusterAuthorizationFailed.Code
-		}
+	if im == nil {
 		return resp, nil
 	}
-	im := h.cfg.Meta.Image()
 	var gone []meta.ACL
 	for i, f := range req.Filters {
 		filter := aclFilter{f.ResourceType, f.ResourceName, f.ResourcePatternType, f.Principal, f.Host, f.Operation, f.PermissionType}

@@ -33,6 +33,10 @@ func (h *Handlers) createPartitions(ctx context.Context, r *wire.Request) (kmsg.
 			resp.Topics[len(resp.Topics)-1].ErrorMessage = &msg
 			continue
 		}
+		if !h.allowedTopic(r, kmsg.ACLOperationAlter, rt.Topic) {
+			resp.Topics[len(resp.Topics)-1].ErrorCode = kerr.TopicAuthorizationFailed.Code
+			continue
+		}
 		inc := meta.PartitionIncrease{Name: rt.Topic, Count: rt.Count}
 		for _, a := range rt.Assignment {
 			inc.Assignments = append(inc.Assignments, a.Replicas)

@@ -18,7 +18,11 @@ func (h *Handlers) deleteGroups(_ context.Context, r *wire.Request) (kmsg.Respon
 	for _, name := range req.Groups {
 		g := kmsg.NewDeleteGroupsResponseGroup()
 		g.Group = name
-		g.ErrorCode = errorCode(h.cfg.Groups.DeleteGroup(groupKey(r, name)))
+		err := h.authorizeGroup(r, kmsg.ACLOperationDelete, name)
+		if err == nil {
+			err = h.cfg.Groups.DeleteGroup(groupKey(r, name))
+		}
+		g.ErrorCode = errorCode(err)
 		resp.Groups = append(resp.Groups, g)
 	}
 	return resp, nil

@@ -22,11 +22,10 @@ func (h *Handlers) describeProducers(_ context.Context, r *wire.Request) (kmsg.R
 	req := r.Body.(*kmsg.DescribeProducersRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeProducersResponse)
 	im := h.cfg.Meta.Image()
-	tenant := tenantOf(r)
 	for _, rt := range req.Topics {
 		st := kmsg.NewDescribeProducersResponseTopic()
 		st.Topic = rt.Topic
-		t, terr := im.ResolveTopic(tenant, meta.TopicRef{Name: rt.Topic})
+		t, terr := h.resolveTopicFor(r, im, kmsg.ACLOperationRead, meta.TopicRef{Name: rt.Topic})
 		for _, partition := range rt.Partitions {
 			sp := kmsg.NewDescribeProducersResponseTopicPartition()
 			sp.Partition = partition

@@ -6,6 +6,7 @@ package api
 // a marker once the transaction is preparing to end.
 
 import (
+	"cmp"
 	"context"
 
 	"github.com/strata-db/strata/internal/wire"
@@ -20,12 +21,16 @@ func (h *Handlers) describeTransactions(_ context.Context, r *wire.Request) (kms
 	for _, d := range h.cfg.Transactions.Describe(r.Conn.Tenant, req.TransactionalIDs) {
 		st := kmsg.NewDescribeTransactionsResponseTransactionState()
 		st.TransactionalID = d.TransactionalID
-		st.ErrorCode = errorCode(d.Err)
-		if d.Err == nil {
+		err := cmp.Or(h.authorizeTxnID(r, kmsg.ACLOperationDescribe, d.TransactionalID), d.Err)
+		st.ErrorCode = errorCode(err)
+		if err == nil {
 			st.State = d.State.String()
 			st.TimeoutMillis = int32(d.Timeout.Milliseconds())
 			st.StartTimestamp, st.ProducerID, st.ProducerEpoch = d.StartMs, d.ProducerID, d.ProducerEpoch
 			for _, p := range d.Partitions {
+				if !h.allowedTopic(r, kmsg.ACLOperationDescribe, p.Topic) {
+					continue // as Kafka: topics the principal may not see are left out
+				}
 				if n := len(st.Topics); n == 0 || st.Topics[n-1].Topic != p.Topic {
 					t := kmsg.NewDescribeTransactionsResponseTransactionStateTopic()
 					t.Topic = p.Topic

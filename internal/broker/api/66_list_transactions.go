@@ -31,6 +31,9 @@ func (h *Handlers) listTransactions(_ context.Context, r *wire.Request) (kmsg.Re
 	resp.ErrorCode = errorCode(err)
 	resp.UnknownStateFilters = unknown
 	for _, t := range txns {
+		if !h.allowedTxnID(r, kmsg.ACLOperationDescribe, t.TransactionalID) {
+			continue
+		}
 		st := kmsg.NewListTransactionsResponseTransactionState()
 		st.TransactionalID, st.ProducerID, st.TransactionState = t.TransactionalID, t.ProducerID, t.State.String()
 		resp.TransactionStates = append(resp.TransactionStates, st)

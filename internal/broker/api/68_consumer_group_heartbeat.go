@@ -8,6 +8,7 @@ package api
 // regex. It never waits.
 
 import (
+	"cmp"
 	"context"
 	"slices"
 
@@ -38,7 +39,15 @@ func (h *Handlers) consumerGroupHeartbeat(_ context.Context, r *wire.Request) (k
 		}
 		hr.Owned = hr.Owned.Normalized()
 	}
-	res := h.cfg.Groups.ConsumerGroupHeartbeat(hr)
+	// As Kafka: READ on the group, and DESCRIBE on every topic named in
+	// the subscription.
+	res := coord.ConsumerHeartbeatResult{Err: h.authorizeGroup(r, kmsg.ACLOperationRead, req.Group)}
+	for _, t := range req.SubscribedTopicNames {
+		res.Err = cmp.Or(res.Err, h.authorizeTopic(r, kmsg.ACLOperationDescribe, t))
+	}
+	if res.Err == nil {
+		res = h.cfg.Groups.ConsumerGroupHeartbeat(hr)
+	}
 	resp.ErrorCode, resp.ErrorMessage = errorCode(res.Err), errorMessage(res.Err)
 	resp.MemberID = stringPtr(res.MemberID)
 	resp.MemberEpoch = res.MemberEpoch

@@ -26,7 +26,11 @@ func (h *Handlers) consumerGroupDescribe(_ context.Context, r *wire.Request) (km
 		g := kmsg.NewConsumerGroupDescribeResponseGroup()
 		g.Group = name
 		g.AuthorizedOperations = authorizedOperationsUnset
-		d, err := h.cfg.Groups.DescribeConsumerGroup(groupKey(r, name))
+		err := h.authorizeGroup(r, kmsg.ACLOperationDescribe, name)
+		var d coord.ConsumerGroupDescription
+		if err == nil {
+			d, err = h.cfg.Groups.DescribeConsumerGroup(groupKey(r, name))
+		}
 		if err != nil {
 			g.ErrorCode, g.ErrorMessage = errorCode(err), errorMessage(err)
 			resp.Groups = append(resp.Groups, g)

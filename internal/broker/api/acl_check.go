@@ -21,6 +21,9 @@ import (
 // resource of its tenant (tenant.Authorizer).
 type Authorizer interface {
 	Authorize(tenant, principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType, name string) bool
+	// AuthorizeAny reports whether the key may do op on some resource of
+	// the type (Kafka's authorizeByResourceType).
+	AuthorizeAny(tenant, principal, host string, op kmsg.ACLOperation, rt kmsg.ACLResourceType) bool
 }
 
 // authenticated reports whether the connection has a principal, and so
@@ -33,11 +36,15 @@ func (h *Handlers) allowed(r *wire.Request, op kmsg.ACLOperation, rt kmsg.ACLRes
 	if !authenticated(r) || h.cfg.Authorizer == nil {
 		return true
 	}
+	return h.cfg.Authorizer.Authorize(r.Conn.Tenant, r.Conn.Principal, remoteHost(r), op, rt, name)
+}
+
+func remoteHost(r *wire.Request) string {
 	host, _, err := net.SplitHostPort(r.Conn.Remote)
 	if err != nil {
-		host = r.Conn.Remote
+		return r.Conn.Remote
 	}
-	return h.cfg.Authorizer.Authorize(r.Conn.Tenant, r.Conn.Principal, host, op, rt, name)
+	return host
 }
 
 // allowedTopic is allowed for a topic.
@@ -58,6 +65,53 @@ func (h *Handlers) allowedTxnID(r *wire.Request, op kmsg.ACLOperation, id string
 // allowedCluster is allowed for the tenant's cluster resource.
 func (h *Handlers) allowedCluster(r *wire.Request, op kmsg.ACLOperation) bool {
 	return h.allowed(r, op, kmsg.ACLResourceTypeCluster, meta.ClusterResourceName)
+}
+
+// mayWriteIdempotently is KIP-679's rule for an InitProducerId without a
+// transactional id: IDEMPOTENT_WRITE on the cluster, or WRITE on any
+// topic.
+func (h *Handlers) mayWriteIdempotently(r *wire.Request) bool {
+	if !authenticated(r) || h.cfg.Authorizer == nil || h.allowedCluster(r, kmsg.ACLOperationIdempotentWrite) {
+		return true
+	}
+	return h.cfg.Authorizer.AuthorizeAny(r.Conn.Tenant, r.Conn.Principal, remoteHost(r), kmsg.ACLOperationWrite, kmsg.ACLResourceTypeTopic)
+}
+
+// authorizeTopic, authorizeGroup and authorizeTxnID are allowed as the
+// error Kafka answers when it is not: nil, or the resource type's
+// *_AUTHORIZATION_FAILED.
+func (h *Handlers) authorizeTopic(r *wire.Request, op kmsg.ACLOperation, topic string) error {
+	if !h.allowedTopic(r, op, topic) {
+		return kerr.TopicAuthorizationFailed
+	}
+	return nil
+}
+
+func (h *Handlers) authorizeGroup(r *wire.Request, op kmsg.ACLOperation, group string) error {
+	if !h.allowedGroup(r, op, group) {
+		return kerr.GroupAuthorizationFailed
+	}
+	return nil
+}
+
+func (h *Handlers) authorizeTxnID(r *wire.Request, op kmsg.ACLOperation, id string) error {
+	if !h.allowedTxnID(r, op, id) {
+		return kerr.TransactionalIDAuthorizationFailed
+	}
+	return nil
+}
+
+// resolveTopicFor resolves a topic a request names and checks op on it.
+// As in Kafka, a topic named by name that the principal may not op is
+// TOPIC_AUTHORIZATION_FAILED whether it exists or not, so that the answer
+// tells nothing; an unknown id stays UNKNOWN_TOPIC_ID (ids are not
+// guessable).
+func (h *Handlers) resolveTopicFor(r *wire.Request, im *meta.Image, op kmsg.ACLOperation, ref meta.TopicRef) (*meta.Topic, error) {
+	t, err := im.ResolveTopic(tenantOf(r), ref)
+	if (err == nil || ref.Name != "") && !h.allowedTopic(r, op, topicName(t, ref)) {
+		return nil, kerr.TopicAuthorizationFailed
+	}
+	return t, err
 }
 
 // clusterOnly reports whether the request must be refused with

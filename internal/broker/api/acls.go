@@ -1,13 +1,15 @@
 package api
 
 // Shared by DescribeAcls and DeleteAcls: ACL binding filters (KIP-140,
-// KIP-290's MATCH pattern type).
+// KIP-290's MATCH pattern type). Shared by CreateAcls and DeleteAcls: the
+// check that the principal may change the tenant's ACLs.
 
 import (
 	"fmt"
 	"strings"
 
 	"github.com/strata-db/strata/internal/meta"
+	"github.com/strata-db/strata/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -74,4 +76,22 @@ func matchingACLs(im *meta.Image, tenant meta.TenantID, f aclFilter) []meta.ACL 
 		}
 	}
 	return out
+}
+
+// alterACLsPrologue makes one result per creation or filter of a CreateAcls
+// or DeleteAcls and returns them with the image to resolve the request
+// against; without ALTER on the cluster every result is
+// CLUSTER_AUTHORIZATION_FAILED and the image is nil.
+func alterACLsPrologue[T any](h *Handlers, r *wire.Request, n int, newResult func() T, code func(*T) *int16) ([]T, *meta.Image) {
+	results := make([]T, n)
+	for i := range results {
+		results[i] = newResult()
+	}
+	if !h.allowedCluster(r, kmsg.ACLOperationAlter) {
+		for i := range results {
+			*code(&results[i]) = kerr.ClusterAuthorizationFailed.Code
+		}
+		return results, nil
+	}
+	return results, h.cfg.Meta.Image()
 }

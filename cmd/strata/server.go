@@ -27,6 +27,7 @@ type fileConfig struct {
 	LogLevel         string         `yaml:"log-level"`
 	Roles            string         `yaml:"roles"`
 	ControllerListen string         `yaml:"controller-listen"`
+	InternalListen   string         `yaml:"internal-listen"`
 	Controllers      string         `yaml:"controllers"`
 	Zone             string         `yaml:"zone"`
 	Cell             string         `yaml:"cell"`
@@ -93,6 +94,7 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&q.roles, "roles", q.roles, "what this node runs: broker, controller (a voter of the metadata quorum), or both")
 	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "HOST:PORT where this node's metadata-log member listens (multi-node clusters)")
 	f.StringVar(&q.controllers, "controllers", "", "the metadata quorum's voters, ID@HOST:PORT,... by their controller addresses (default: a single-node cluster)")
+	f.StringVar(&cfg.InternalListen, "internal-listen", "", "HOST:PORT where other brokers reach this one (replication, transaction markers), without authentication: the cluster's private network; needed by multi-node clusters with --auth or TLS (default: the Kafka listener)")
 	f.StringVar(&cfg.Zone, "zone", "", "this broker's zone (the Kafka rack)")
 	f.StringVar(&cfg.Cell, "cell", "", "this broker's cell")
 	f.StringVar(&cfg.Auth, "auth", cfg.Auth, "Kafka listener authentication: none (every connection in the default tenant), sasl (PLAIN and SCRAM with tenants' API keys) or mtls (the API key named by the client certificate's subject CN; needs --tls-client-ca)")
@@ -128,6 +130,7 @@ func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLev
 	set("log-level", logLevel, fc.LogLevel)
 	set("roles", &q.roles, fc.Roles)
 	set("controller-listen", &cfg.ControllerListen, fc.ControllerListen)
+	set("internal-listen", &cfg.InternalListen, fc.InternalListen)
 	set("controllers", &q.controllers, fc.Controllers)
 	set("zone", &cfg.Zone, fc.Zone)
 	set("cell", &cfg.Cell, fc.Cell)

@@ -56,6 +56,12 @@ type Config struct {
 	ControllerListen string
 	// Zone is the Kafka rack; Cell the cell the broker belongs to.
 	Zone, Cell string
+	// InternalListen is the inter-broker listener (--internal-listen):
+	// other brokers send their replica fetches, transaction markers and
+	// checks there, without authentication, so it belongs on the cluster's
+	// private network. Empty: they use the Kafka listener, which a
+	// multi-node cluster can do only without authentication or TLS.
+	InternalListen string
 	// Auth is the Kafka listener's authentication: AuthNone (every
 	// connection in the default tenant), AuthSASL (API keys of tenants)
 	// or AuthMTLS (the API key a client certificate names; needs
@@ -197,6 +203,8 @@ func (c *Config) validateQuorum() error {
 		return fmt.Errorf("broker: node %d is in --controllers but does not have the controller role", c.NodeID)
 	case c.Roles.Controller && c.ControllerListen == "":
 		return fmt.Errorf("broker: node %d is a controller and needs --controller-listen", c.NodeID)
+	case c.Roles.Broker && c.InternalListen == "" && (c.authenticated() || c.TLSCert != ""):
+		return fmt.Errorf("broker: with --auth %s or TLS, the brokers of a multi-node cluster need --internal-listen HOST:PORT to reach each other", c.Auth)
 	}
 	if c.ControllerListen != "" {
 		_, port, err := splitHostPort(c.ControllerListen)
@@ -222,7 +230,9 @@ type Broker struct {
 	ready atomic.Bool
 
 	kafkaLn             net.Listener
-	kafkaAddr, httpAddr net.Addr // bound addresses, known once Start returns
+	kafkaAddr, httpAddr net.Addr     // bound addresses, known once Start returns
+	internalLn          net.Listener // the inter-broker listener, if any
+	internalWire        *wire.Server
 	lock                *os.File
 	meta                *meta.Store
 	session             *meta.BrokerSession // nil on a controller-only node
@@ -281,6 +291,11 @@ func (b *Broker) start() error {
 		b.kafkaAddr = b.kafkaLn.Addr()
 		if b.cfg.Advertise == "" {
 			b.cfg.Advertise = b.kafkaAddr.String()
+		}
+		if b.cfg.InternalListen != "" {
+			if b.internalLn, err = net.Listen("tcp", b.cfg.InternalListen); err != nil {
+				return fmt.Errorf("broker: internal listener: %w", err)
+			}
 		}
 	}
 	if b.httpSrv, err = startHTTP(b.cfg.HTTP, b); err != nil {
@@ -372,7 +387,7 @@ func (b *Broker) startMeta(ctx context.Context) error {
 	}
 	host, port, _ := splitHostPort(b.cfg.Advertise)
 	b.session, err = b.meta.RegisterBroker(readyCtx, meta.SessionConfig{
-		Host: host, Port: port, Rack: b.cfg.Zone, Cell: b.cfg.Cell,
+		Host: host, Port: port, Rack: b.cfg.Zone, Cell: b.cfg.Cell, InternalAddr: b.internalAddr(host),
 		HeartbeatInterval: b.brokerDuration("broker.heartbeat.interval.ms"),
 	})
 	if err != nil {
@@ -485,9 +500,40 @@ func (b *Broker) startKafka() error {
 			b.log.Error("kafka listener stopped", "err", err)
 		}
 	}()
+	if b.internalLn != nil {
+		// The same APIs with neither authentication nor TLS: connections
+		// are the cluster's own (no tenant's, so cluster APIs pass) and
+		// name a request's tenant in a tagged field (api/interbroker.go).
+		ic := wire.DefaultConfig()
+		ic.MaxRequestBytes, ic.IdleTimeout, ic.DefaultTenant, ic.Logger = wc.MaxRequestBytes, wc.IdleTimeout, wc.DefaultTenant, b.log
+		if b.internalWire, err = wire.NewServer(ic, h.Mux()); err != nil {
+			return err
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			if err := b.internalWire.Serve(b.internalLn); err != nil {
+				b.log.Error("internal listener stopped", "err", err)
+			}
+		}()
+	}
 	b.ready.Store(true)
 	b.log.Info("serving Kafka", "listen", b.kafkaAddr.String(), "advertise", b.cfg.Advertise, "http", b.httpAddr.String(), "node", b.cfg.NodeID)
 	return nil
+}
+
+// internalAddr is the inter-broker listener's address for others: its
+// bound address, with the advertised host if it listens on every
+// interface; "" without one.
+func (b *Broker) internalAddr(advertisedHost string) string {
+	if b.internalLn == nil {
+		return ""
+	}
+	a := b.internalLn.Addr().(*net.TCPAddr)
+	if a.IP.IsUnspecified() {
+		return net.JoinHostPort(advertisedHost, strconv.Itoa(a.Port))
+	}
+	return a.String()
 }
 
 // KafkaAddr is the bound Kafka listener address.
@@ -517,6 +563,16 @@ func (b *Broker) stop() error {
 	}
 	if b.wire == nil && b.kafkaLn != nil {
 		b.kafkaLn.Close()
+	}
+	if b.internalWire == nil && b.internalLn != nil {
+		b.internalLn.Close()
+	}
+	if b.internalWire != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)
+		if err := b.internalWire.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("broker: drain internal connections: %w", err))
+		}
+		cancel()
 	}
 	if b.wire != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), b.cfg.ShutdownTimeout)

@@ -8,8 +8,6 @@ package broker
 import (
 	"context"
 	"fmt"
-	"net"
-	"strconv"
 	"time"
 
 	"github.com/strata-db/strata/internal/broker/api"
@@ -39,13 +37,13 @@ func newPeers(node int32) *peers {
 	return &peers{pool: peer.NewPool(fmt.Sprintf("strata-broker-%d", node), peerMaxIdle, verifyRequestTimeout)}
 }
 
-// addr is the Kafka listener of broker id.
+// brokerAddr is where broker id takes requests from other brokers.
 func brokerAddr(im *meta.Image, id int32) (string, error) {
 	b, ok := im.Broker(id)
 	if !ok {
 		return "", fmt.Errorf("%w: broker %d is not registered", kerr.BrokerNotAvailable, id)
 	}
-	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port))), nil
+	return b.PeerAddr(), nil
 }
 
 // writeTxnMarker sends one partition's marker to its leader. Any error

@@ -28,6 +28,9 @@ type SessionConfig struct {
 	Host       string
 	Port       int32
 	Rack, Cell string
+	// InternalAddr is where other brokers reach this one, if not at the
+	// Kafka listener (--internal-listen).
+	InternalAddr string
 	// HeartbeatInterval is broker.heartbeat.interval.ms.
 	HeartbeatInterval time.Duration
 	// DuplicateWait is how long a registration refused as a duplicate is
@@ -50,7 +53,7 @@ func (s *Store) RegisterBroker(ctx context.Context, cfg SessionConfig) (*BrokerS
 	}
 	reg := BrokerRegistration{
 		ID: s.cfg.NodeID, Host: cfg.Host, Port: cfg.Port, Rack: cfg.Rack, Cell: cfg.Cell,
-		Incarnation: newIncarnation(),
+		InternalAddr: cfg.InternalAddr, Incarnation: newIncarnation(),
 	}
 	if !s.cfg.isVoter() {
 		reg.RaftAddr = s.mux.advertise

@@ -4,7 +4,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 )
 
 // TenantID names a logical cluster ("lc-..."). Every name a client can use
@@ -100,6 +102,12 @@ type Broker struct {
 	Port int32  `json:"port"`
 	Rack string `json:"rack,omitempty"`
 	Cell string `json:"cell,omitempty"`
+	// InternalAddr is where other brokers send their requests (replica
+	// fetches, transaction markers and checks), when it is not the Kafka
+	// listener: an unauthenticated listener on the cluster's private
+	// network (--internal-listen), so that brokers replicate whatever
+	// authentication the Kafka listener asks of clients.
+	InternalAddr string `json:"internalAddr,omitempty"`
 	// Incarnation is random per process start: a registration with
 	// another incarnation is another process.
 	Incarnation string `json:"incarnation,omitempty"`
@@ -114,6 +122,14 @@ type Broker struct {
 	Fenced bool `json:"fenced,omitempty"`
 	// InControlledShutdown: the broker said it is going (SIGTERM).
 	InControlledShutdown bool `json:"inControlledShutdown,omitempty"`
+}
+
+// PeerAddr is where other brokers reach this one.
+func (b *Broker) PeerAddr() string {
+	if b.InternalAddr != "" {
+		return b.InternalAddr
+	}
+	return net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
 }
 
 // Alive reports whether the broker may serve and be given replicas and

@@ -38,12 +38,14 @@ import (
 
 // BrokerRegistration is a broker's request to (re)join.
 type BrokerRegistration struct {
-	ID          int32  `json:"id"`
-	Host        string `json:"host"`
-	Port        int32  `json:"port"`
-	Rack        string `json:"rack,omitempty"`
-	Cell        string `json:"cell,omitempty"`
-	Incarnation string `json:"incarnation"`
+	ID   int32  `json:"id"`
+	Host string `json:"host"`
+	Port int32  `json:"port"`
+	Rack string `json:"rack,omitempty"`
+	Cell string `json:"cell,omitempty"`
+	// InternalAddr is the broker's inter-broker listener, if any.
+	InternalAddr string `json:"internalAddr,omitempty"`
+	Incarnation  string `json:"incarnation"`
 	// RaftAddr is where a non-voter receives the metadata log; "" for
 	// voters, which are members already.
 	RaftAddr string `json:"raftAddr,omitempty"`
@@ -305,7 +307,8 @@ func (c *controller) register(ctx context.Context, reg *BrokerRegistration) (*Re
 			return nil, err
 		}
 	}
-	b := Broker{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: reg.Rack, Cell: reg.Cell, Incarnation: reg.Incarnation, Fenced: true}
+	b := Broker{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: reg.Rack, Cell: reg.Cell, InternalAddr: reg.InternalAddr,
+		Incarnation: reg.Incarnation, Fenced: true}
 	data, err := encodeRecords([]Record{{RegisterBroker: &b}})
 	if err != nil {
 		return nil, err

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"net"
-	"strconv"
 	"sync"
 	"time"
 
@@ -369,7 +367,7 @@ func (m *Manager) syncFetchers(im *meta.Image) {
 		if !ok {
 			continue
 		}
-		addr := net.JoinHostPort(b.Host, strconv.Itoa(int(b.Port)))
+		addr := b.PeerAddr()
 		f, ok := m.fetchers[id]
 		if !ok {
 			f = newFetcher(m, id, addr)

@@ -42,6 +42,9 @@ func TestBadFlagsRefused(t *testing.T) {
 		{"unknown role", func(n *node) []string {
 			return []string{"--roles", "broker,observer"}
 		}, "\"observer\" is neither broker nor controller"},
+		{"authentication without an internal listener", func(n *node) []string {
+			return []string{"--controller-listen", n.ctrl, "--controllers", "1@" + n.ctrl, "--auth", "sasl"}
+		}, "need --internal-listen HOST:PORT"},
 		{"voter without role", func(n *node) []string {
 			return []string{"--roles", "broker", "--controllers", "1@" + n.ctrl}
 		}, "node 1 is in --controllers but does not have the controller role"},

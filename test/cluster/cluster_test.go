@@ -14,15 +14,17 @@ import (
 )
 
 // startCluster starts three voters (broker and controller each) in zones
-// a, b and c and waits until all answer /healthz. config lines are added
-// to every node's broker configs.
-func startCluster(t *testing.T, config ...string) ([]*node, string) {
+// a, b and c and waits until all answer /healthz. opts change each node
+// before it starts (withConfig, withFlags).
+func startCluster(t *testing.T, opts ...func(*node)) ([]*node, string) {
 	t.Helper()
 	var nodes []*node
 	var voters []string
 	for i, zone := range []string{"a", "b", "c"} {
 		n := newNode(t, int32(i+1), zone)
-		n.config = config
+		for _, o := range opts {
+			o(n)
+		}
 		nodes = append(nodes, n)
 		voters = append(voters, fmt.Sprintf("%d@%s", n.id, n.ctrl))
 	}
@@ -36,6 +38,16 @@ func startCluster(t *testing.T, config ...string) ([]*node, string) {
 	}
 	t.Logf("three nodes ready in %v", time.Since(start).Round(time.Millisecond))
 	return nodes, list
+}
+
+// withConfig adds lines to every node's broker configs.
+func withConfig(lines ...string) func(*node) {
+	return func(n *node) { n.config = append(n.config, lines...) }
+}
+
+// withFlags adds the flags f gives for each node.
+func withFlags(f func(n *node) []string) func(*node) {
+	return func(n *node) { n.flags = append(n.flags, f(n)...) }
 }
 
 // client is a kgo client seeded with one node only.

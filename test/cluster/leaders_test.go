@@ -12,7 +12,7 @@ import (
 // work. Without the rebalance they would stay on the survivors: the
 // restarted node rejoins the ISRs as a follower.
 func TestLeaderRebalance(t *testing.T) {
-	nodes, voters := startCluster(t, "leader.imbalance.check.interval.seconds: 1")
+	nodes, voters := startCluster(t, withConfig("leader.imbalance.check.interval.seconds: 1"))
 	cl := client(t, nodes[0])
 	const topic, partitions = "rebalanced", 6
 	createReplicated(t, cl, nodes[0], topic, partitions)

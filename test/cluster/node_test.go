@@ -35,6 +35,7 @@ type node struct {
 	dataDir               string
 	kafka, ctrl, httpAddr string
 	config                []string // extra broker-config lines
+	flags                 []string // extra server flags
 	logDir                string
 	runs                  int
 	cmd                   *exec.Cmd
@@ -86,9 +87,10 @@ func configFile(t *testing.T, extra ...string) string {
 // serverArgs are the flags of a voter of the cluster whose voters are
 // given.
 func (n *node) serverArgs(voters string) []string {
-	return []string{"server", "--node-id", strconv.Itoa(int(n.id)), "--data", n.dataDir,
+	args := []string{"server", "--node-id", strconv.Itoa(int(n.id)), "--data", n.dataDir,
 		"--listen", n.kafka, "--http", n.httpAddr, "--controller-listen", n.ctrl,
 		"--controllers", voters, "--zone", n.zone, "--config", configFile(n.t, n.config...)}
+	return append(args, n.flags...)
 }
 
 // spawn starts the process with args; its output goes to a new log file.

@@ -39,7 +39,7 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	for i := range n {
 		c := cfg
 		c.NodeID, c.DataDir = int32(i+1), t.TempDir()
-		c.Controllers, c.ControllerListen = voters, ctrl[i]
+		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], freeAddr(t)
 		c.Roles = broker.Roles{Broker: true, Controller: true}
 		c.Zone = string(rune('a' + i%26))
 		c.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",

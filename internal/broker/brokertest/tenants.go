@@ -51,10 +51,17 @@ func AdminCall(t testing.TB, httpAddr, method, path string, body, out any) int {
 // CreateTenant creates a tenant through the admin API and returns its id.
 func CreateTenant(t testing.TB, b *broker.Broker, name string) string {
 	t.Helper()
+	return CreateTenantAt(t, b.HTTPAddr(), name)
+}
+
+// CreateTenantAt is CreateTenant through the admin API at httpAddr (a node
+// in another process).
+func CreateTenantAt(t testing.TB, httpAddr, name string) string {
+	t.Helper()
 	var out struct {
 		ID string `json:"id"`
 	}
-	if st := AdminCall(t, b.HTTPAddr(), "POST", "/v1/tenants", map[string]string{"name": name}, &out); st != http.StatusCreated {
+	if st := AdminCall(t, httpAddr, "POST", "/v1/tenants", map[string]string{"name": name}, &out); st != http.StatusCreated {
 		t.Fatalf("create tenant %q: HTTP %d", name, st)
 	}
 	return out.ID
@@ -70,6 +77,12 @@ func CreateKey(t testing.TB, b *broker.Broker, tenant string) Credential {
 // "member"; empty for the default) through the admin API.
 func CreateKeyWithRole(t testing.TB, b *broker.Broker, tenant, role string) Credential {
 	t.Helper()
+	return CreateKeyAt(t, b.HTTPAddr(), tenant, role)
+}
+
+// CreateKeyAt is CreateKeyWithRole through the admin API at httpAddr.
+func CreateKeyAt(t testing.TB, httpAddr, tenant, role string) Credential {
+	t.Helper()
 	var out struct {
 		Key    string `json:"key"`
 		Secret string `json:"secret"`
@@ -78,7 +91,7 @@ func CreateKeyWithRole(t testing.TB, b *broker.Broker, tenant, role string) Cred
 	if role != "" {
 		body = map[string]string{"role": role}
 	}
-	if st := AdminCall(t, b.HTTPAddr(), "POST", "/v1/tenants/"+tenant+"/keys", body, &out); st != http.StatusCreated {
+	if st := AdminCall(t, httpAddr, "POST", "/v1/tenants/"+tenant+"/keys", body, &out); st != http.StatusCreated {
 		t.Fatalf("create key of %s: HTTP %d", tenant, st)
 	}
 	return Credential{Tenant: tenant, Key: out.Key, Secret: out.Secret}

@@ -95,7 +95,7 @@ func adminCommand() *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringVar(&addr, "http", "127.0.0.1:9644", "a node's HTTP address, HOST:PORT")
-	cmd.AddCommand(tenantCommand(c), keyCommand(c, &addr))
+	cmd.AddCommand(tenantCommand(c), keyCommand(c, &addr), quotaCommand(c))
 	return cmd
 }
 

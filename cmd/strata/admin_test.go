@@ -96,3 +96,50 @@ func TestAdminCommands(t *testing.T) {
 		t.Fatal("unreachable admin API gave no error")
 	}
 }
+
+// TestAdminQuotaCommands: quota set merges, --unset clears, describe shows
+// the values and "unlimited", negatives and unknown tenants fail clearly.
+func TestAdminQuotaCommands(t *testing.T) {
+	b := brokertest.Start(t)
+	h := b.HTTPAddr()
+	tn := brokertest.CreateTenant(t, b, "q")
+	mustStrata(t, "admin", "--http", h, "quota", "set", "--tenant", tn, "--produce-bytes-rate", "1000", "--fetch-bytes-rate", "2000",
+		"--request-percentage", "50", "--connections", "3", "--connection-rate", "4", "--partitions", "5",
+		"--partition-creation-rate", "6", "--storage-bytes", "7")
+	mustStrata(t, "admin", "--http", h, "quota", "set", "--tenant", tn, "--connections", "30", "--unset", "storage-bytes")
+	var q map[string]int64
+	if err := json.Unmarshal([]byte(mustStrata(t, "admin", "--http", h, "quota", "describe", "--tenant", tn, "--json")), &q); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"produceBytesRate": 1000, "fetchBytesRate": 2000, "requestPercentage": 50, "connections": 30,
+		"connectionRate": 4, "partitions": 5, "partitionCreationRate": 6}
+	if len(q) != len(want) {
+		t.Fatalf("describe: %v, want %v", q, want)
+	}
+	for k, v := range want {
+		if q[k] != v {
+			t.Fatalf("describe: %v, want %v", q, want)
+		}
+	}
+	if out := mustStrata(t, "admin", "--http", h, "quota", "describe", "--tenant", tn); !strings.Contains(out, "storage-bytes") ||
+		!strings.Contains(out, "unlimited") || !strings.Contains(out, "30") {
+		t.Fatalf("describe:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"quota", "set", "--tenant", tn, "--fetch-bytes-rate", "-5"},
+		{"quota", "set", "--tenant", tn, "--unset", "bogus"},
+		{"quota", "set", "--tenant", tn},
+		{"quota", "set", "--tenant", "lc-nope", "--connections", "1"},
+		{"quota", "describe", "--tenant", "lc-nope"},
+	} {
+		if out, err := strata(t, append([]string{"admin", "--http", h}, args...)...); err == nil {
+			t.Fatalf("%v accepted: %s", args, out)
+		} else {
+			t.Logf("%v: %v", args, err)
+		}
+	}
+	// The API itself refuses negatives with 400.
+	if st := brokertest.AdminCall(t, h, "PUT", "/v1/tenants/"+tn+"/quotas", map[string]int64{"partitions": -1}, nil); st != 400 {
+		t.Fatalf("negative over HTTP: %d", st)
+	}
+}

@@ -125,6 +125,8 @@ type TenantRecords struct {
 	DeleteTenant     *DeleteTenant     `json:"deleteTenant,omitempty"`
 	CreateCredential *Credential       `json:"createCredential,omitempty"`
 	DeleteCredential *DeleteCredential `json:"deleteCredential,omitempty"`
+	// SetQuotas is quotas.go's.
+	SetQuotas *SetQuotas `json:"setQuotas,omitempty"`
 }
 
 // defaultTenant is what the image reports for DefaultTenant.
@@ -237,6 +239,8 @@ func (im *Image) applyTenantRecord(r *Record) (handled bool, err error) {
 		return true, im.applyCreateCredential(r.CreateCredential)
 	case r.DeleteCredential != nil:
 		return true, im.applyDeleteCredential(r.DeleteCredential.Key)
+	case r.SetQuotas != nil:
+		return true, im.applySetQuotas(r.SetQuotas)
 	}
 	return false, nil
 }
@@ -297,6 +301,10 @@ func (im *Image) applyDeleteTenant(id TenantID) error {
 	if _, ok := im.acls[id]; ok {
 		im.acls = copyMap(im.acls, 0)
 		delete(im.acls, id)
+	}
+	if _, ok := im.quotas[id]; ok {
+		im.quotas = copyMap(im.quotas, 0)
+		delete(im.quotas, id)
 	}
 	return nil
 }

@@ -118,3 +118,17 @@ func random(n int) []byte {
 	}
 	return b
 }
+
+// Quotas returns a tenant's quotas.
+func (s *Service) Quotas(id meta.TenantID) (meta.Quotas, error) {
+	im := s.meta.Image()
+	if _, ok := im.Tenant(id); !ok {
+		return meta.Quotas{}, fmt.Errorf("%w: %s", meta.ErrTenantNotFound, id)
+	}
+	return im.Quotas(id), nil
+}
+
+// SetQuotas changes a tenant's quotas (meta.SetQuotas) and returns them.
+func (s *Service) SetQuotas(ctx context.Context, c *meta.SetQuotas) (meta.Quotas, error) {
+	return s.meta.SetQuotas(ctx, c)
+}

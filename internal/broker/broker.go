@@ -417,8 +417,10 @@ func (b *Broker) startKafka() error {
 	if b.cfg.Auth == AuthSASL {
 		authz = tenant.NewAuthorizer(b.meta.Image)
 	}
+	quotas := tenant.NewQuotaManager(tenant.QuotaConfig{Image: b.meta.Image, StorageBytes: b.tenantStorage})
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,
+		Quotas: quotas,
 		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
@@ -435,6 +437,7 @@ func (b *Broker) startKafka() error {
 		wc.Auth = wireAuth{auth}
 		wc.MaxReauth = b.brokerDuration("connections.max.reauth.ms")
 	}
+	wc.Quotas = wireQuotas{quotas}
 	wc.Logger = b.log
 	wc.Registerer = b.reg
 	var err error

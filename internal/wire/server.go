@@ -35,7 +35,10 @@ type Config struct {
 	Auth Authenticator
 	// MaxReauth is connections.max.reauth.ms: an authenticated session
 	// expires after this long unless the client re-authenticates; 0: never.
-	MaxReauth  time.Duration
+	MaxReauth time.Duration
+	// Quotas, when set, admits connections and throttles tenants
+	// (quota.go).
+	Quotas     Quotas
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }

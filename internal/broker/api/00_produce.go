@@ -22,6 +22,12 @@ package api
 // partition is first verified with the transaction coordinator (KIP-890),
 // when there is one (Config.Txns): a partition never added to the
 // transaction is refused with the verifier's error (ProduceTxnError).
+//
+// Quotas: the record batches appended count against the tenant's produce
+// byte rate, and the response carries the throttle (KIP-219). A tenant
+// whose stored bytes reached its storage quota has every partition refused
+// with POLICY_VIOLATION (Kafka has no storage quota; Confluent Cloud
+// answers so).
 
 import (
 	"context"
@@ -55,6 +61,10 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 	if req.TransactionID == nil && hasTransactionalRecords(req) {
 		reqErr = fmt.Errorf("%w: transactional records without a transactional id", kerr.TransactionalIDAuthorizationFailed)
 	}
+	if reqErr == nil {
+		reqErr = h.cfg.Quotas.CheckStorage(tenant)
+	}
+	appended := 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -70,6 +80,8 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 			sp := h.producePartition(ctx, r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp)
 			if sp.ErrorCode != 0 {
 				failed = true
+			} else {
+				appended += len(rp.Records)
 			}
 			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && r.Version >= 10 {
 				addProduceLeaderHint(resp, &sp, im, t, rp.Partition)
@@ -78,6 +90,7 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	r.Throttle = h.cfg.Quotas.Produce(tenant, appended)
 	if req.Acks == 0 {
 		// No response; an error is signalled by closing the connection so
 		// that the client refreshes its metadata.

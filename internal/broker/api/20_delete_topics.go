@@ -37,10 +37,32 @@ func (h *Handlers) deleteTopics(ctx context.Context, r *wire.Request) (kmsg.Resp
 		}
 		return resp, nil
 	}
+	// KIP-599: the partitions of deleted topics count against the
+	// tenant's mutation rate; from v5 a topic asked for while the rate is
+	// used up is refused with THROTTLING_QUOTA_EXCEEDED.
+	im := h.cfg.Meta.Image()
+	var allowed []meta.TopicRef
+	refused := map[int]error{}
+	for i, ref := range refs {
+		if t, err := im.ResolveTopic(tenantOf(r), ref); err == nil {
+			if err := h.mutationQuota(r, len(t.Partitions), r.Version >= 5); err != nil {
+				refused[i] = err
+				continue
+			}
+		}
+		allowed = append(allowed, ref)
+	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req.TimeoutMillis))
 	defer cancel()
-	for i, res := range h.cfg.Meta.DeleteTopics(ctx, tenantOf(r), refs) {
-		resp.Topics = append(resp.Topics, deleteTopicResult(refs[i], res.Topic, res.Err))
+	results := h.cfg.Meta.DeleteTopics(ctx, tenantOf(r), allowed)
+	for i, ref := range refs {
+		if err, ok := refused[i]; ok {
+			resp.Topics = append(resp.Topics, deleteTopicResult(ref, nil, err))
+			continue
+		}
+		res := results[0]
+		results = results[1:]
+		resp.Topics = append(resp.Topics, deleteTopicResult(ref, res.Topic, res.Err))
 	}
 	h.waitPartitions(ctx)
 	return resp, nil

@@ -46,6 +46,9 @@ type Config struct {
 	// Authorizer checks authenticated connections' requests against
 	// their tenant's ACLs (acl_check.go); nil allows everything.
 	Authorizer Authorizer
+	// Quotas enforces the tenants' rate and storage quotas (quotas.go);
+	// nil: none.
+	Quotas Quotas
 }
 
 // TxnVerifier asks the transaction coordinator of a transactional id,
@@ -98,6 +101,9 @@ func New(cfg Config) *Handlers {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.Quotas == nil {
+		cfg.Quotas = noQuotas{}
 	}
 	if cfg.FetchSessionSlots == 0 {
 		cfg.FetchSessionSlots = 1000

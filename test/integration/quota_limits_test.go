@@ -1,6 +1,7 @@
 package integration
 
 import (
+	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -103,6 +104,114 @@ func TestConnectionQuotas(t *testing.T) {
 		setQuotas(t, sb, a.Tenant, map[string]any{"unset": []string{"connections"}})
 		if _, err := kadm.NewClient(brokertest.SASLClient(t, sb.KafkaAddr(), a)).ListTopics(ctx); err != nil {
 			t.Fatalf("after the quota was lifted: %v", err)
+		}
+	})
+}
+
+// TestPartitionAndStorageQuotas: topics and partitions past the partition
+// quota fail with POLICY_VIOLATION, whole topics at a time; creations past
+// the partition creation rate fail with THROTTLING_QUOTA_EXCEEDED and a
+// throttle (KIP-599, CreateTopics v6+ and CreatePartitions v3+) while older
+// versions go through throttled; produce past the storage quota fails
+// with POLICY_VIOLATION.
+func TestPartitionAndStorageQuotas(t *testing.T) {
+	b := brokertest.Start(t)
+	ctx := brokertest.Context(t, 60*time.Second)
+	cl := brokertest.Client(t, b.KafkaAddr(), kgo.RequestRetries(0))
+	adm := kadm.NewClient(cl)
+	// Each request goes over a new connection, at exactly the version
+	// given: a throttled connection is held back, so a request on it only
+	// arrives once the tenant may mutate again.
+	create := func(name string, parts int32, version int16) *kmsg.CreateTopicsResponse {
+		t.Helper()
+		c, err := net.Dial("tcp", b.KafkaAddr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		raw := &rawBroker{t: t, addr: b.KafkaAddr(), conn: c}
+		req := kmsg.NewPtrCreateTopicsRequest()
+		rt := kmsg.NewCreateTopicsRequestTopic()
+		rt.Topic, rt.NumPartitions, rt.ReplicationFactor = name, parts, 1
+		req.Topics = append(req.Topics, rt)
+		req.TimeoutMillis = 10000
+		return raw.requestAt(req, version).(*kmsg.CreateTopicsResponse)
+	}
+	code := func(resp *kmsg.CreateTopicsResponse) error { return kerr.ErrorForCode(resp.Topics[0].ErrorCode) }
+
+	t.Run("count", func(t *testing.T) {
+		setQuotas(t, b, "lc-default", map[string]any{"partitions": 5})
+		for _, tc := range []struct {
+			topic string
+			parts int32
+			want  error
+		}{
+			{"p1", 3, nil},
+			{"p2", 3, kerr.PolicyViolation}, // all or nothing: not 2 of 3
+			{"p3", 2, nil},
+			{"p4", 1, kerr.PolicyViolation},
+		} {
+			if err := code(create(tc.topic, tc.parts, 7)); !errors.Is(err, tc.want) && err != tc.want {
+				t.Fatalf("create %s with %d partitions: %v, want %v", tc.topic, tc.parts, err, tc.want)
+			}
+		}
+		res, err := adm.CreatePartitions(ctx, 4, "p1")
+		if err != nil || !errors.Is(res["p1"].Err, kerr.PolicyViolation) {
+			t.Fatalf("grow past the quota: %v %v", err, res["p1"].Err)
+		}
+		if td, _ := adm.ListTopics(ctx, "p2", "p4"); len(td) != 0 && (td.Has("p2") || td.Has("p4")) {
+			t.Fatalf("refused topics exist: %v", td.Names())
+		}
+		setQuotas(t, b, "lc-default", map[string]any{"unset": []string{"partitions"}})
+		if res, err := adm.CreatePartitions(ctx, 4, "p1"); err != nil || res["p1"].Err != nil {
+			t.Fatalf("grow with the quota lifted: %v %v", err, res["p1"].Err)
+		}
+	})
+
+	t.Run("creation rate", func(t *testing.T) {
+		// 1 partition/s with Kafka's burst of 11 s: 10 + 5 go through
+		// (the second takes the bucket below zero), then nothing until it
+		// refills.
+		setQuotas(t, b, "lc-default", map[string]any{"partitionCreationRate": 1})
+		defer setQuotas(t, b, "lc-default", map[string]any{"unset": []string{"partitionCreationRate"}})
+		if err := code(create("r1", 10, 7)); err != nil {
+			t.Fatal(err)
+		}
+		if err := code(create("r2", 5, 7)); err != nil {
+			t.Fatal(err)
+		}
+		resp := create("r3", 1, 7)
+		if err := code(resp); !errors.Is(err, kerr.ThrottlingQuotaExceeded) || resp.ThrottleMillis < 3000 {
+			t.Fatalf("past the rate: %v, throttle %d ms; want THROTTLING_QUOTA_EXCEEDED and about 4 s", err, resp.ThrottleMillis)
+		}
+		// Before v6 the client cannot handle the error: created, throttled.
+		if resp := create("r4", 1, 5); code(resp) != nil || resp.ThrottleMillis < 3000 {
+			t.Fatalf("v5 past the rate: %v, throttle %d ms", code(resp), resp.ThrottleMillis)
+		}
+		cl := brokertest.Client(t, b.KafkaAddr(), kgo.RequestRetries(0))
+		req := kmsg.NewPtrCreatePartitionsRequest()
+		rt := kmsg.NewCreatePartitionsRequestTopic()
+		rt.Topic, rt.Count = "r1", 11
+		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 10000
+		cp, err := req.RequestWith(ctx, cl)
+		if err != nil || !errors.Is(kerr.ErrorForCode(cp.Topics[0].ErrorCode), kerr.ThrottlingQuotaExceeded) || cp.ThrottleMillis <= 0 {
+			t.Fatalf("CreatePartitions past the rate: %v %+v", err, cp)
+		}
+	})
+
+	t.Run("storage", func(t *testing.T) {
+		setQuotas(t, b, "lc-default", map[string]any{"storageBytes": 1000})
+		brokertest.CreateTopic(t, adm, "s", 1, nil)
+		pcl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("s"), kgo.RecordRetries(0))
+		value := make([]byte, 2000)
+		crand.Read(value) // not compressible
+		if err := pcl.ProduceSync(ctx, &kgo.Record{Value: value}).FirstErr(); err != nil {
+			t.Fatalf("first produce under the quota: %v", err)
+		}
+		time.Sleep(1100 * time.Millisecond) // the measurement is reused for a second
+		err := pcl.ProduceSync(ctx, &kgo.Record{Value: []byte("x")}).FirstErr()
+		if !errors.Is(err, kerr.PolicyViolation) {
+			t.Fatalf("produce past the storage quota: %v, want POLICY_VIOLATION", err)
 		}
 	})
 }

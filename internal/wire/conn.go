@@ -56,6 +56,10 @@ type Request struct {
 	// connection back for this long and goes out as throttle_time_ms
 	// (quota.go).
 	Throttle time.Duration
+	// Waited, set by a handler, is the part of its time spent waiting on
+	// others (a long poll, replication, the metadata quorum), which does
+	// not count against the tenant's request time share.
+	Waited time.Duration
 }
 
 // pending is a request waiting for the processor, or a response prepared by
@@ -299,7 +303,7 @@ func (c *conn) handle(ctx context.Context, p *pending) (frame []byte, err error)
 	}()
 	resp, err := p.api.Handle(ctx, p.req)
 	if q := c.srv.cfg.Quotas; q != nil && c.info.Tenant != "" {
-		p.req.Throttle = max(p.req.Throttle, q.RequestTime(c.info.Tenant, time.Since(start)))
+		p.req.Throttle = max(p.req.Throttle, q.RequestTime(c.info.Tenant, max(time.Since(start)-p.req.Waited, 0)))
 	}
 	p.backsOff = true
 	if resp == nil {

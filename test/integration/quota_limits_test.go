@@ -215,3 +215,99 @@ func TestPartitionAndStorageQuotas(t *testing.T) {
 		}
 	})
 }
+
+// TestDescribeClientQuotas: a tenant describes its own quotas with Kafka's
+// keys as the entity user=<tenant id>, through Kafka's filters; another
+// tenant sees none of them; altering quotas over Kafka is refused.
+func TestDescribeClientQuotas(t *testing.T) {
+	b, a, other := twoTenants(t)
+	setQuotas(t, b, a.Tenant, map[string]any{"produceBytesRate": 1000, "fetchBytesRate": 2000, "partitionCreationRate": 3, "storageBytes": 4})
+	ctx := brokertest.Context(t, 30*time.Second)
+	adm := kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), a))
+	str := kmsg.StringPtr
+	cases := []struct {
+		name   string
+		strict bool
+		comps  []kadm.DescribeClientQuotaComponent
+		want   bool
+	}{
+		{"everything", false, nil, true},
+		{"strict, nothing named", true, nil, false},
+		{"user by name", false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 0, MatchName: str(a.Tenant)}}, true},
+		{"another user", false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 0, MatchName: str(other.Tenant)}}, false},
+		{"any user, strict", true, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 2}}, true},
+		{"default user", false, []kadm.DescribeClientQuotaComponent{{Type: "user", MatchType: 1}}, false},
+		{"any client id", false, []kadm.DescribeClientQuotaComponent{{Type: "client-id", MatchType: 2}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := adm.DescribeClientQuotas(ctx, tc.strict, tc.comps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want {
+				if len(got) != 0 {
+					t.Fatalf("got %v, want nothing", got)
+				}
+				return
+			}
+			if len(got) != 1 || len(got[0].Entity) != 1 || got[0].Entity[0].Type != "user" || *got[0].Entity[0].Name != a.Tenant {
+				t.Fatalf("got %+v, want one entity user=%s", got, a.Tenant)
+			}
+			vals := map[string]float64{}
+			for _, v := range got[0].Values {
+				vals[v.Key] = v.Value
+			}
+			want := map[string]float64{"producer_byte_rate": 1000, "consumer_byte_rate": 2000, "controller_mutation_rate": 3, "strata.storage.bytes": 4}
+			if len(vals) != len(want) {
+				t.Fatalf("values %v, want %v", vals, want)
+			}
+			for k, v := range want {
+				if vals[k] != v {
+					t.Fatalf("values %v, want %v", vals, want)
+				}
+			}
+		})
+	}
+	if _, err := adm.DescribeClientQuotas(ctx, false, []kadm.DescribeClientQuotaComponent{{Type: "bogus", MatchType: 2}}); !errors.Is(err, kerr.InvalidRequest) {
+		t.Fatalf("unknown entity type: %v", err)
+	}
+	if got, err := kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), other)).DescribeClientQuotas(ctx, false, nil); err != nil || len(got) != 0 {
+		t.Fatalf("other tenant sees %v, %v", got, err)
+	}
+	altered, err := adm.AlterClientQuotas(ctx, []kadm.AlterClientQuotaEntry{{
+		Entity: kadm.ClientQuotaEntity{{Type: "user", Name: str(a.Tenant)}},
+		Ops:    []kadm.AlterClientQuotaOp{{Key: "producer_byte_rate", Value: 1e9}},
+	}})
+	if err != nil || len(altered) != 1 || !errors.Is(altered[0].Err, kerr.ClusterAuthorizationFailed) {
+		t.Fatalf("alter: %+v %v", altered, err)
+	}
+}
+
+// TestRequestTimeQuota: the default tenant sending Metadata requests for
+// a topic of 200 partitions in a loop gets far fewer through once its
+// request time share is 1% (10 ms of handling per second), and the
+// responses tell it to back off.
+func TestRequestTimeQuota(t *testing.T) {
+	r := newRaw(t)
+	brokertest.CreateTopic(t, r.adm, "wide", 200, nil)
+	loop := func(d time.Duration) (n int, throttled int) {
+		for start := time.Now(); time.Since(start) < d; n++ {
+			req := kmsg.NewPtrMetadataRequest()
+			rt := kmsg.NewMetadataRequestTopic()
+			rt.Topic = kmsg.StringPtr("wide")
+			req.Topics = append(req.Topics, rt)
+			if resp := r.requestAt(req, 12).(*kmsg.MetadataResponse); resp.ThrottleMillis > 0 {
+				throttled++
+			}
+		}
+		return n, throttled
+	}
+	free, _ := loop(time.Second)
+	setQuotas(t, r.b, "lc-default", map[string]any{"requestPercentage": 1})
+	held, throttled := loop(2 * time.Second)
+	t.Logf("Metadata requests per second: %d without a quota, %d with a 1%% share (%d throttled)", free, held/2, throttled)
+	if throttled == 0 || held/2 > free/2 {
+		t.Fatalf("not held back: %d/s free, %d/s with the quota, %d throttled", free, held/2, throttled)
+	}
+}

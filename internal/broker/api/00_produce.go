@@ -77,7 +77,7 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 			terr = reqErr
 		}
 		for _, rp := range rt.Partitions {
-			sp := h.producePartition(ctx, r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp)
+			sp := h.producePartition(ctx, r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp, &r.Waited)
 			if sp.ErrorCode != 0 {
 				failed = true
 			} else {
@@ -102,8 +102,10 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 	return resp, nil
 }
 
+// waited accumulates the time spent waiting for other nodes (transaction
+// verification, replication), which is not the tenant's request time.
 func (h *Handlers) producePartition(ctx context.Context, version, acks int16, tenant meta.TenantID, txnID *string, t *meta.Topic, terr error,
-	rp *kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
+	rp *kmsg.ProduceRequestTopicPartition, waited *time.Duration) kmsg.ProduceResponseTopicPartition {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	fail := func(err error) kmsg.ProduceResponseTopicPartition {
@@ -130,8 +132,10 @@ func (h *Handlers) producePartition(ctx context.Context, version, acks int16, te
 		opts.Verification = p.StartTxnVerification(hdr.ProducerID, hdr.ProducerEpoch)
 		defer p.EndTxnVerification(opts.Verification)
 		if opts.Verification != nil {
+			start := time.Now()
 			err := verificationError(verifyOne(ctx, h.cfg.Txns, tenant, *txnID, hdr.ProducerID, hdr.ProducerEpoch,
 				coord.TxnPartition{Topic: t.Name, Partition: rp.Partition}))
+			*waited += time.Since(start)
 			if err != nil {
 				return fail(ProduceTxnError(version, err))
 			}
@@ -147,7 +151,10 @@ func (h *Handlers) producePartition(ctx context.Context, version, acks int16, te
 		return fail(err)
 	}
 	if acks == -1 {
-		if err := p.WaitReplicated(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
+		start := time.Now()
+		err := p.WaitReplicated(ctx, res.LastOffset+1, res.LeaderEpoch)
+		*waited += time.Since(start)
+		if err != nil {
 			return fail(err)
 		}
 	}

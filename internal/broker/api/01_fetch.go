@@ -74,7 +74,9 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 	}
 	reads := h.readAll(tenant, req, plan.parts, waiter)
 	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
+		start := time.Now()
 		reads = h.waitForData(ctx, tenant, req, &plan, reads)
+		r.Waited += time.Since(start) // a long poll is not the tenant's request time
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
 	if r.Version >= 12 {

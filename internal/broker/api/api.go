@@ -111,9 +111,17 @@ func New(cfg Config) *Handlers {
 	h := &Handlers{cfg: cfg, log: cfg.Logger, mux: wire.NewMux(), sessions: newFetchSessions(cfg.FetchSessionSlots, cfg.Now)}
 	for _, reg := range registry {
 		fn := reg.fn
+		handle := func(ctx context.Context, r *wire.Request) (kmsg.Response, error) { return fn(h, ctx, r) }
+		if waitingAPIs[reg.key] {
+			handle = func(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
+				start := time.Now()
+				defer func() { r.Waited = time.Since(start) }()
+				return fn(h, ctx, r)
+			}
+		}
 		h.mux.Register(wire.API{
 			Key: int16(reg.key), MinVersion: reg.min, MaxVersion: reg.max, AdvertiseFromZero: reg.fromZero,
-			Handle: func(ctx context.Context, r *wire.Request) (kmsg.Response, error) { return fn(h, ctx, r) },
+			Handle: handle,
 		})
 	}
 	return h

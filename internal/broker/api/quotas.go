@@ -7,6 +7,7 @@ import (
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/wire"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // Quotas enforces the tenants' rate and storage quotas on this broker
@@ -25,6 +26,24 @@ type Quotas interface {
 	// CheckStorage fails with POLICY_VIOLATION when the tenant's storage
 	// quota is used up.
 	CheckStorage(tenant meta.TenantID) error
+}
+
+// waitingAPIs are the APIs whose handlers mostly wait on others: the
+// metadata quorum (topic, config, ACL and reassignment changes), the group
+// and transaction coordinators (rebalances, writes to their partitions
+// with acks=all, transaction markers). Their whole time is reported as
+// wire.Request.Waited, so it does not count against the tenant's request
+// time share (request_percentage); Produce and Fetch report their waits
+// themselves. The share thus measures the requests that cost this broker
+// work: produce, fetch, metadata, offsets and the describe calls.
+var waitingAPIs = map[kmsg.Key]bool{
+	kmsg.OffsetCommit: true, kmsg.JoinGroup: true, kmsg.Heartbeat: true, kmsg.LeaveGroup: true, kmsg.SyncGroup: true,
+	kmsg.CreateTopics: true, kmsg.DeleteTopics: true, kmsg.DeleteRecords: true, kmsg.InitProducerID: true,
+	kmsg.AddPartitionsToTxn: true, kmsg.AddOffsetsToTxn: true, kmsg.EndTxn: true, kmsg.WriteTxnMarkers: true,
+	kmsg.TxnOffsetCommit: true, kmsg.CreateACLs: true, kmsg.DeleteACLs: true, kmsg.AlterConfigs: true,
+	kmsg.CreatePartitions: true, kmsg.DeleteGroups: true, kmsg.ElectLeaders: true, kmsg.IncrementalAlterConfigs: true,
+	kmsg.AlterPartitionAssignments: true, kmsg.OffsetDelete: true, kmsg.ConsumerGroupHeartbeat: true,
+	kmsg.FindCoordinator: true,
 }
 
 // noQuotas is Quotas without limits.

@@ -1,6 +1,6 @@
 // Package tenant manages tenants (logical clusters) and their API keys on
 // top of the metadata log, and checks SASL credentials against the keys.
-// Later phases add ACLs, quotas and fair scheduling here.
+// It also checks ACLs (acl.go) and enforces quotas (quota.go, rate.go).
 package tenant
 
 import (

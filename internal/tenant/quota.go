@@ -21,12 +21,26 @@ type QuotaManager struct {
 
 	mu      sync.Mutex
 	tenants map[meta.TenantID]*quotaState
+	// nextPrune is the map size at which deleted tenants are forgotten.
+	nextPrune int
+}
+
+// ImageLookup is QuotaConfig.Lookup over a metadata image source.
+func ImageLookup(image func() *meta.Image) func(meta.TenantID) (meta.Quotas, bool) {
+	return func(id meta.TenantID) (meta.Quotas, bool) {
+		im := image()
+		if _, ok := im.Tenant(id); !ok {
+			return meta.Quotas{}, false
+		}
+		return im.Quotas(id), true
+	}
 }
 
 // QuotaConfig holds a QuotaManager's dependencies.
 type QuotaConfig struct {
-	// Image returns the current metadata image (meta.Store.Image).
-	Image func() *meta.Image
+	// Lookup returns a tenant's quotas and whether the tenant exists, from
+	// the current metadata image (ImageLookup).
+	Lookup func(meta.TenantID) (meta.Quotas, bool)
 	// Rates shapes the byte and request-time windows (Kafka's 11 x 1 s by
 	// default).
 	Rates RateConfig
@@ -74,12 +88,12 @@ func NewQuotaManager(cfg QuotaConfig) *QuotaManager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &QuotaManager{cfg: cfg, tenants: map[meta.TenantID]*quotaState{}}
+	return &QuotaManager{cfg: cfg, tenants: map[meta.TenantID]*quotaState{}, nextPrune: 16}
 }
 
-// state returns a tenant's state, created on first use. Tenants deleted
-// from the image are forgotten when the map has grown past twice the
-// image's tenants, so the map stays bounded by the tenants that exist.
+// state returns a tenant's state, created on first use. Tenants that no
+// longer exist are forgotten whenever the map has doubled since the last
+// sweep, so it stays bounded by the tenants that exist.
 func (m *QuotaManager) state(tenant meta.TenantID) *quotaState {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -87,12 +101,13 @@ func (m *QuotaManager) state(tenant meta.TenantID) *quotaState {
 	if ok {
 		return s
 	}
-	if im := m.cfg.Image(); len(m.tenants) > 2*len(im.Tenants())+16 {
+	if len(m.tenants) >= m.nextPrune {
 		for id := range m.tenants {
-			if _, ok := im.Tenant(id); !ok {
+			if _, ok := m.cfg.Lookup(id); !ok {
 				delete(m.tenants, id)
 			}
 		}
+		m.nextPrune = 2*len(m.tenants) + 16
 	}
 	s = &quotaState{
 		produce: NewRate(m.cfg.Rates), fetch: NewRate(m.cfg.Rates), request: NewRate(m.cfg.Rates),
@@ -102,7 +117,10 @@ func (m *QuotaManager) state(tenant meta.TenantID) *quotaState {
 	return s
 }
 
-func (m *QuotaManager) quotas(tenant meta.TenantID) meta.Quotas { return m.cfg.Image().Quotas(tenant) }
+func (m *QuotaManager) quotas(tenant meta.TenantID) meta.Quotas {
+	q, _ := m.cfg.Lookup(tenant)
+	return q
+}
 
 // recordRate records v into the rate pick selects and returns the
 // throttle, if the quota is set.

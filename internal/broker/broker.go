@@ -418,9 +418,10 @@ func (b *Broker) startKafka() error {
 		authz = tenant.NewAuthorizer(b.meta.Image)
 	}
 	quotas := tenant.NewQuotaManager(tenant.QuotaConfig{Lookup: tenant.ImageLookup(b.meta.Image), StorageBytes: b.tenantStorage})
+	b.reg.MustRegister(newQuotaCollector(quotas))
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,
-		Quotas: quotas,
+		Quotas:       quotas,
 		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),

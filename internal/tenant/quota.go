@@ -69,6 +69,56 @@ type quotaState struct {
 	// storageAt.
 	storage   int64
 	storageAt time.Time
+	// Counters for Stats.
+	bytes     [2]int64 // by quotaProduce, quotaFetch
+	throttled [quotaKinds]time.Duration
+	refused   int64
+}
+
+// Kinds of throttle, indexes of quotaState.throttled and names in Stats.
+const (
+	quotaProduce = iota
+	quotaFetch
+	quotaRequest
+	quotaMutation
+	quotaKinds
+)
+
+var quotaKindNames = [quotaKinds]string{"produce", "fetch", "request", "mutation"}
+
+// QuotaStats is what one tenant's quotas did on this broker since it
+// started. Tenants are tracked once a quota of theirs is used; bytes are
+// counted only while their byte rate quota is set.
+type QuotaStats struct {
+	Tenant                   meta.TenantID
+	ProduceBytes, FetchBytes int64
+	// Throttled is the throttle time handed out, by quota: produce, fetch,
+	// request, mutation.
+	Throttled          map[string]time.Duration
+	Connections        int64
+	RefusedConnections int64
+}
+
+// Stats returns the tracked tenants' counters, in no particular order.
+func (m *QuotaManager) Stats() []QuotaStats {
+	m.mu.Lock()
+	states := make(map[meta.TenantID]*quotaState, len(m.tenants))
+	for id, s := range m.tenants {
+		states[id] = s
+	}
+	m.mu.Unlock()
+	out := make([]QuotaStats, 0, len(states))
+	for id, s := range states {
+		s.mu.Lock()
+		st := QuotaStats{Tenant: id, ProduceBytes: s.bytes[quotaProduce], FetchBytes: s.bytes[quotaFetch],
+			Throttled: map[string]time.Duration{}, Connections: s.conns, RefusedConnections: s.refused}
+		for k, d := range s.throttled {
+			st.Throttled[quotaKindNames[k]] = d
+		}
+		s.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
 }
 
 // connRateConfig counts connections over the last second in ten steps.
@@ -122,9 +172,9 @@ func (m *QuotaManager) quotas(tenant meta.TenantID) meta.Quotas {
 	return q
 }
 
-// recordRate records v into the rate pick selects and returns the
-// throttle, if the quota is set.
-func (m *QuotaManager) recordRate(tenant meta.TenantID, quota *int64, pick func(*quotaState) *Rate, v float64) time.Duration {
+// recordRate records v into the rate of a kind and returns the throttle,
+// if the quota is set.
+func (m *QuotaManager) recordRate(tenant meta.TenantID, quota *int64, kind int, v float64) time.Duration {
 	if quota == nil {
 		return 0
 	}
@@ -132,15 +182,25 @@ func (m *QuotaManager) recordRate(tenant meta.TenantID, quota *int64, pick func(
 	now := m.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	r := pick(s)
+	r := s.request
+	switch kind {
+	case quotaProduce:
+		r = s.produce
+		s.bytes[kind] += int64(v)
+	case quotaFetch:
+		r = s.fetch
+		s.bytes[kind] += int64(v)
+	}
 	r.Record(now, v)
-	return r.Throttle(now, float64(*quota))
+	th := r.Throttle(now, float64(*quota))
+	s.throttled[kind] += th
+	return th
 }
 
 // Produce records bytes appended for a tenant and returns how long the
 // tenant's connection must then be held back.
 func (m *QuotaManager) Produce(tenant meta.TenantID, bytes int) time.Duration {
-	return m.recordRate(tenant, m.quotas(tenant).ProduceBytesRate, func(s *quotaState) *Rate { return s.produce }, float64(bytes))
+	return m.recordRate(tenant, m.quotas(tenant).ProduceBytesRate, quotaProduce, float64(bytes))
 }
 
 // FetchThrottle is how long a tenant is still over its fetch quota; a
@@ -154,12 +214,14 @@ func (m *QuotaManager) FetchThrottle(tenant meta.TenantID) time.Duration {
 	s := m.state(tenant)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.fetch.Throttle(m.cfg.Now(), float64(*q))
+	th := s.fetch.Throttle(m.cfg.Now(), float64(*q))
+	s.throttled[quotaFetch] += th
+	return th
 }
 
 // Fetch records bytes returned to a tenant and returns the throttle.
 func (m *QuotaManager) Fetch(tenant meta.TenantID, bytes int) time.Duration {
-	return m.recordRate(tenant, m.quotas(tenant).FetchBytesRate, func(s *quotaState) *Rate { return s.fetch }, float64(bytes))
+	return m.recordRate(tenant, m.quotas(tenant).FetchBytesRate, quotaFetch, float64(bytes))
 }
 
 // RequestTime records time spent handling a tenant's request and returns
@@ -172,7 +234,7 @@ func (m *QuotaManager) RequestTime(tenant meta.TenantID, d time.Duration) time.D
 	}
 	// Measured in milliseconds: a quota of p percent is 10*p ms per second.
 	ms := 10 * *q
-	return m.recordRate(tenant, &ms, func(s *quotaState) *Rate { return s.request }, float64(d)/float64(time.Millisecond))
+	return m.recordRate(tenant, &ms, quotaRequest, float64(d)/float64(time.Millisecond))
 }
 
 // ErrConnectionQuota refuses a connection over its tenant's connection
@@ -191,10 +253,12 @@ func (m *QuotaManager) AdmitConnection(tenant meta.TenantID) (release func(), er
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if q.Connections != nil && s.conns >= *q.Connections {
+		s.refused++
 		return nil, fmt.Errorf("%w: %d of %d connections open", ErrConnectionQuota, s.conns, *q.Connections)
 	}
 	if q.ConnectionRate != nil {
 		if n, _ := s.connRate.Total(now); n >= float64(*q.ConnectionRate) {
+			s.refused++
 			return nil, fmt.Errorf("%w: %d new connections in the last second, the quota is %d/s", ErrConnectionQuota, int64(n), *q.ConnectionRate)
 		}
 	}
@@ -232,7 +296,9 @@ func (m *QuotaManager) Mutate(tenant meta.TenantID, partitions int, strict bool)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	rate := float64(*q)
-	return s.mutations.Take(m.cfg.Now(), float64(partitions), rate, rate*m.cfg.MutationBurst.Seconds(), strict)
+	ok, throttle = s.mutations.Take(m.cfg.Now(), float64(partitions), rate, rate*m.cfg.MutationBurst.Seconds(), strict)
+	s.throttled[quotaMutation] += throttle
+	return ok, throttle
 }
 
 // CheckStorage fails with POLICY_VIOLATION when the tenant's partition

@@ -3,7 +3,9 @@ package integration
 import (
 	"context"
 	crand "crypto/rand"
+	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,6 +62,15 @@ func TestByteRateQuotas(t *testing.T) {
 		}
 		if hook.n.Load() == 0 {
 			t.Fatal("no response carried a throttle")
+		}
+		resp, err := http.Get("http://" + b.HTTPAddr() + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		metrics, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if want := `strata_tenant_throttle_seconds_total{quota="produce",tenant="` + a.Tenant + `"}`; !strings.Contains(string(metrics), want) {
+			t.Fatalf("/metrics lacks %s", want)
 		}
 		// The other tenant is not throttled: it moves more in a second
 		// than the quota allows in five.

@@ -86,6 +86,7 @@ func (c *conn) waitUnmuted() {
 		select {
 		case <-t.C:
 		case <-c.done:
+		case <-c.srv.ctx.Done(): // shutting down: the reader must see its deadline
 		}
 	}
 }

@@ -80,6 +80,30 @@ func TestByteRateQuotas(t *testing.T) {
 		}
 	})
 
+	t.Run("three producers share the quota", func(t *testing.T) {
+		// The quota is the tenant's, not a connection's: three producers,
+		// each on its own connections, together get the quota. A fresh
+		// tenant: the first one's idle time since its last subtest is
+		// credit within the 11 s window, as in Kafka.
+		c := brokertest.CreateKey(t, b, brokertest.CreateTenant(t, b, "tenant C"))
+		setQuotas(t, b, c.Tenant, map[string]any{"produceBytesRate": quotaRate})
+		brokertest.CreateTopic(t, kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), c)), "q", 3, nil)
+		var wg sync.WaitGroup
+		got := make([]int, 3)
+		for i := range got {
+			cl := brokertest.SASLClient(t, b.KafkaAddr(), c, kgo.DefaultProduceTopic("q"), kgo.ProducerBatchCompression(kgo.NoCompression()),
+				kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(64))
+			wg.Add(1)
+			go func() { defer wg.Done(); got[i] = produceFor(t, cl, quotaRun) }()
+		}
+		wg.Wait()
+		rate := float64(got[0]+got[1]+got[2]) / quotaRun.Seconds()
+		t.Logf("three producers: %.0f B/s together (%v B each) against a quota of %d B/s", rate, got, quotaRate)
+		if rate < 0.9*quotaRate || rate > 1.1*quotaRate {
+			t.Fatalf("three producers together at %.0f B/s, want %d +-10%%", rate, quotaRate)
+		}
+	})
+
 	t.Run("fetch", func(t *testing.T) {
 		// Enough data for twice the run, written by the unthrottled tenant
 		// into its own topic would not do: the consumer must read tenant

@@ -138,6 +138,9 @@ func TestAdminQuotaCommands(t *testing.T) {
 			t.Logf("%v: %v", args, err)
 		}
 	}
+	if out := mustStrata(t, "admin", "--http", h, "tenant", "describe", tn); !strings.Contains(out, "quotas:") || !strings.Contains(out, "connections: 30") {
+		t.Fatalf("tenant describe lacks the quotas:\n%s", out)
+	}
 	// The API itself refuses negatives with 400.
 	if st := brokertest.AdminCall(t, h, "PUT", "/v1/tenants/"+tn+"/quotas", map[string]int64{"partitions": -1}, nil); st != 400 {
 		t.Fatalf("negative over HTTP: %d", st)

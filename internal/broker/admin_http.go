@@ -18,7 +18,7 @@ import (
 //
 //	POST   /v1/tenants              {"name"}  -> 201 tenant
 //	GET    /v1/tenants                        -> {"tenants": [tenant]}
-//	GET    /v1/tenants/{id}                   -> tenant with its keys
+//	GET    /v1/tenants/{id}                   -> tenant with its keys and quotas
 //	PATCH  /v1/tenants/{id}         {"name"}  -> tenant
 //	DELETE /v1/tenants/{id}                   -> 204
 //	POST   /v1/tenants/{id}/keys    {"role"}  -> 201 {"key", "secret", "tenant", "role"}
@@ -56,6 +56,8 @@ type tenantJSON struct {
 	CreatedMs int64     `json:"createdMs,omitempty"`
 	Topics    *int      `json:"topics,omitempty"`
 	Keys      []keyJSON `json:"keys,omitempty"`
+	// Quotas are shown by describe when any is set.
+	Quotas *meta.Quotas `json:"quotas,omitempty"`
 }
 
 // keyJSON is an API key; Secret is set only in the answer to its creation.
@@ -237,6 +239,9 @@ func (b *Broker) describeTenant(_ context.Context, s *tenant.Service, r *http.Re
 	n := len(b.meta.Image().Topics(t.ID))
 	out.Topics = &n
 	out.Keys = keysJSON(s.Keys(t.ID))
+	if q, err := s.Quotas(t.ID); err == nil && !q.IsZero() {
+		out.Quotas = &q
+	}
 	return http.StatusOK, out, nil
 }
 

@@ -3,6 +3,7 @@ package meta
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
 
@@ -85,5 +86,32 @@ func TestQuotas(t *testing.T) {
 	}
 	if q := s.Image().Quotas(a.ID); !q.IsZero() {
 		t.Fatalf("deleted tenant's quotas: %+v", q)
+	}
+}
+
+// TestQuotasReachEveryNode: quotas set through a follower of a three-node
+// quorum are in every node's image, and a negative value comes back as
+// INVALID_REQUEST across the forwarding.
+func TestQuotasReachEveryNode(t *testing.T) {
+	q := newQuorum(t, 3)
+	f := q.stores[q.follower()]
+	ctx := context.Background()
+	ten, err := f.CreateTenant(ctx, "A", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.SetQuotas(ctx, &SetQuotas{Tenant: ten.ID, Set: Quotas{ProduceBytesRate: i64(123)}}); err != nil {
+		t.Fatal(err)
+	}
+	for id, s := range q.stores {
+		waitFor(t, fmt.Sprintf("node %d to see the quota", id), func() bool {
+			p := s.Image().Quotas(ten.ID).ProduceBytesRate
+			return p != nil && *p == 123
+		})
+	}
+	// Checked again where it is applied, not only before proposing.
+	errs, err := f.Propose(ctx, Record{TenantRecords: TenantRecords{SetQuotas: &SetQuotas{Tenant: ten.ID, Set: Quotas{Partitions: i64(-2)}}}})
+	if err != nil || !errors.Is(errs[0], kerr.InvalidRequest) {
+		t.Fatalf("negative quota through a follower: %v %v", errs, err)
 	}
 }

@@ -417,7 +417,13 @@ func (b *Broker) startKafka() error {
 	if b.cfg.Auth == AuthSASL {
 		authz = tenant.NewAuthorizer(b.meta.Image)
 	}
-	quotas := tenant.NewQuotaManager(tenant.QuotaConfig{Lookup: tenant.ImageLookup(b.meta.Image), StorageBytes: b.tenantStorage})
+	quotas := tenant.NewQuotaManager(tenant.QuotaConfig{
+		Lookup: tenant.ImageLookup(b.meta.Image), StorageBytes: b.tenantStorage,
+		Rates: tenant.RateConfig{
+			Samples:      int(b.brokerInt("quota.window.num")),
+			SampleLength: time.Duration(b.brokerInt("quota.window.size.seconds")) * time.Second,
+		},
+	})
 	b.reg.MustRegister(newQuotaCollector(quotas))
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,

@@ -87,8 +87,8 @@ const (
 var quotaKindNames = [quotaKinds]string{"produce", "fetch", "request", "mutation"}
 
 // QuotaStats is what one tenant's quotas did on this broker since it
-// started. Tenants are tracked once a quota of theirs is used; bytes are
-// counted only while their byte rate quota is set.
+// started. Tenants are tracked once they connect or a quota of theirs is
+// used; bytes are counted only while their byte rate quota is set.
 type QuotaStats struct {
 	Tenant                   meta.TenantID
 	ProduceBytes, FetchBytes int64

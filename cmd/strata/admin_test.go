@@ -2,12 +2,15 @@ package main
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-db/strata/internal/broker/brokertest"
 )
@@ -144,5 +147,40 @@ func TestAdminQuotaCommands(t *testing.T) {
 	// The API itself refuses negatives with 400.
 	if st := brokertest.AdminCall(t, h, "PUT", "/v1/tenants/"+tn+"/quotas", map[string]int64{"partitions": -1}, nil); st != 400 {
 		t.Fatalf("negative over HTTP: %d", st)
+	}
+}
+
+// TestQuotaWithKcat: librdkafka (kcat) producing 1,000,000 bytes under a
+// 200,000 B/s produce quota set with the CLI takes about five seconds.
+func TestQuotaWithKcat(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat not installed")
+	}
+	b := brokertest.Start(t, brokertest.WithSASL)
+	h := b.HTTPAddr()
+	tn := strings.Fields(mustStrata(t, "admin", "--http", h, "tenant", "create", "q"))[0]
+	file := filepath.Join(t.TempDir(), "client.properties")
+	mustStrata(t, "admin", "--http", h, "key", "create", "--tenant", tn, "--client-config", file)
+	mustStrata(t, "admin", "--http", h, "quota", "set", "--tenant", tn, "--produce-bytes-rate", "200000")
+	// 1,000 lines of 999 random base64 characters: incompressible enough,
+	// and sent uncompressed anyway.
+	raw := make([]byte, 750*1000)
+	crand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var in strings.Builder
+	for i := 0; i+999 <= len(enc); i += 999 {
+		in.WriteString(enc[i:i+999] + "\n")
+	}
+	cmd := exec.Command(kcat, "-F", file, "-P", "-t", "quota", "-X", "compression.codec=none", "-X", "batch.size=16384")
+	cmd.Stdin = strings.NewReader(in.String())
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	t.Logf("kcat produced %d bytes in %v under a 200,000 B/s quota", in.Len(), took)
+	if want := time.Duration(float64(in.Len()) / 200000 * float64(time.Second)); took < want*9/10 || took > want*12/10+time.Second {
+		t.Fatalf("took %v, want about %v", took, want)
 	}
 }

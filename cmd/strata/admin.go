@@ -74,6 +74,8 @@ type adminTenant struct {
 	CreatedMs int64      `json:"createdMs,omitempty"`
 	Topics    *int       `json:"topics,omitempty"`
 	Keys      []adminKey `json:"keys,omitempty"`
+	// Quotas by API name (admin_quota.go); only those set.
+	Quotas map[string]int64 `json:"quotas,omitempty"`
 }
 
 type adminKey struct {
@@ -95,7 +97,7 @@ func adminCommand() *cobra.Command {
 		},
 	}
 	cmd.PersistentFlags().StringVar(&addr, "http", "127.0.0.1:9644", "a node's HTTP address, HOST:PORT")
-	cmd.AddCommand(tenantCommand(c), keyCommand(c, &addr))
+	cmd.AddCommand(tenantCommand(c), keyCommand(c, &addr), quotaCommand(c))
 	return cmd
 }
 
@@ -168,6 +170,14 @@ func tenantCommand(c *adminClient) *cobra.Command {
 			fmt.Fprintf(w, "keys:    %d\n", len(t.Keys))
 			for _, k := range t.Keys {
 				fmt.Fprintf(w, "  %s\n", k.Key)
+			}
+			if len(t.Quotas) > 0 {
+				fmt.Fprintln(w, "quotas:")
+				for _, f := range quotaFlags {
+					if v, ok := t.Quotas[f.api]; ok {
+						fmt.Fprintf(w, "  %s: %d\n", f.flag, v)
+					}
+				}
 			}
 			return nil
 		},

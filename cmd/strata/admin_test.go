@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	crand "crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/strata-db/strata/internal/broker"
 	"github.com/strata-db/strata/internal/broker/brokertest"
@@ -140,5 +143,90 @@ func kcatRoundTrip(t *testing.T, kcat, file string) {
 	out, err := exec.Command(kcat, "-F", file, "-C", "-t", "kcat-topic", "-e", "-o", "beginning").CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "hello") {
 		t.Fatalf("kcat consume: %v\n%s", err, out)
+	}
+}
+
+// TestAdminQuotaCommands: quota set merges, --unset clears, describe shows
+// the values and "unlimited", negatives and unknown tenants fail clearly.
+func TestAdminQuotaCommands(t *testing.T) {
+	b := brokertest.Start(t)
+	h := b.HTTPAddr()
+	tn := brokertest.CreateTenant(t, b, "q")
+	mustStrata(t, "admin", "--http", h, "quota", "set", "--tenant", tn, "--produce-bytes-rate", "1000", "--fetch-bytes-rate", "2000",
+		"--request-percentage", "50", "--connections", "3", "--connection-rate", "4", "--partitions", "5",
+		"--partition-creation-rate", "6", "--storage-bytes", "7")
+	mustStrata(t, "admin", "--http", h, "quota", "set", "--tenant", tn, "--connections", "30", "--unset", "storage-bytes")
+	var q map[string]int64
+	if err := json.Unmarshal([]byte(mustStrata(t, "admin", "--http", h, "quota", "describe", "--tenant", tn, "--json")), &q); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"produceBytesRate": 1000, "fetchBytesRate": 2000, "requestPercentage": 50, "connections": 30,
+		"connectionRate": 4, "partitions": 5, "partitionCreationRate": 6}
+	if len(q) != len(want) {
+		t.Fatalf("describe: %v, want %v", q, want)
+	}
+	for k, v := range want {
+		if q[k] != v {
+			t.Fatalf("describe: %v, want %v", q, want)
+		}
+	}
+	if out := mustStrata(t, "admin", "--http", h, "quota", "describe", "--tenant", tn); !strings.Contains(out, "storage-bytes") ||
+		!strings.Contains(out, "unlimited") || !strings.Contains(out, "30") {
+		t.Fatalf("describe:\n%s", out)
+	}
+	for _, args := range [][]string{
+		{"quota", "set", "--tenant", tn, "--fetch-bytes-rate", "-5"},
+		{"quota", "set", "--tenant", tn, "--unset", "bogus"},
+		{"quota", "set", "--tenant", tn},
+		{"quota", "set", "--tenant", "lc-nope", "--connections", "1"},
+		{"quota", "describe", "--tenant", "lc-nope"},
+	} {
+		if out, err := strata(t, append([]string{"admin", "--http", h}, args...)...); err == nil {
+			t.Fatalf("%v accepted: %s", args, out)
+		} else {
+			t.Logf("%v: %v", args, err)
+		}
+	}
+	if out := mustStrata(t, "admin", "--http", h, "tenant", "describe", tn); !strings.Contains(out, "quotas:") || !strings.Contains(out, "connections: 30") {
+		t.Fatalf("tenant describe lacks the quotas:\n%s", out)
+	}
+	// The API itself refuses negatives with 400.
+	if st := brokertest.AdminCall(t, h, "PUT", "/v1/tenants/"+tn+"/quotas", map[string]int64{"partitions": -1}, nil); st != 400 {
+		t.Fatalf("negative over HTTP: %d", st)
+	}
+}
+
+// TestQuotaWithKcat: librdkafka (kcat) producing 1,000,000 bytes under a
+// 200,000 B/s produce quota set with the CLI takes about five seconds.
+func TestQuotaWithKcat(t *testing.T) {
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Skip("kcat not installed")
+	}
+	b := brokertest.Start(t, brokertest.WithSASL)
+	h := b.HTTPAddr()
+	tn := strings.Fields(mustStrata(t, "admin", "--http", h, "tenant", "create", "q"))[0]
+	file := filepath.Join(t.TempDir(), "client.properties")
+	mustStrata(t, "admin", "--http", h, "key", "create", "--tenant", tn, "--client-config", file)
+	mustStrata(t, "admin", "--http", h, "quota", "set", "--tenant", tn, "--produce-bytes-rate", "200000")
+	// 1,000 lines of 999 random base64 characters: incompressible enough,
+	// and sent uncompressed anyway.
+	raw := make([]byte, 750*1000)
+	crand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	var in strings.Builder
+	for i := 0; i+999 <= len(enc); i += 999 {
+		in.WriteString(enc[i:i+999] + "\n")
+	}
+	cmd := exec.Command(kcat, "-F", file, "-P", "-t", "quota", "-X", "compression.codec=none", "-X", "batch.size=16384")
+	cmd.Stdin = strings.NewReader(in.String())
+	start := time.Now()
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("kcat: %v\n%s", err, out)
+	}
+	took := time.Since(start)
+	t.Logf("kcat produced %d bytes in %v under a 200,000 B/s quota", in.Len(), took)
+	if want := time.Duration(float64(in.Len()) / 200000 * float64(time.Second)); took < want*9/10 || took > want*12/10+time.Second {
+		t.Fatalf("took %v, want about %v", took, want)
 	}
 }

@@ -18,13 +18,22 @@ import (
 //
 //	POST   /v1/tenants              {"name"}  -> 201 tenant
 //	GET    /v1/tenants                        -> {"tenants": [tenant]}
-//	GET    /v1/tenants/{id}                   -> tenant with its keys
+//	GET    /v1/tenants/{id}                   -> tenant with its keys and quotas
 //	PATCH  /v1/tenants/{id}         {"name"}  -> tenant
 //	DELETE /v1/tenants/{id}                   -> 204
 //	POST   /v1/tenants/{id}/keys    {"role"}  -> 201 {"key", "secret", "tenant", "role"}
 //	                                             (role admin, the default, or member; body optional)
 //	GET    /v1/tenants/{id}/keys              -> {"keys": [key]}
 //	DELETE /v1/keys/{key}                     -> 204
+//	GET    /v1/tenants/{id}/quotas            -> quotas
+//	PUT    /v1/tenants/{id}/quotas  quotas    -> quotas (replaces them all; absent: unlimited)
+//	PATCH  /v1/tenants/{id}/quotas  quotas + {"unset": [name]}
+//	                                          -> quotas (changes those given, unsets those named)
+//
+// Quotas are {"produceBytesRate", "fetchBytesRate", "requestPercentage",
+// "connections", "connectionRate", "partitions", "partitionCreationRate",
+// "storageBytes"}, each a non-negative integer or absent (unlimited); see
+// meta.Quotas.
 //
 // Errors are {"error": "..."} with 400 (bad input), 404 (unknown tenant or
 // key), 503 (starting, no metadata quorum) or 500.
@@ -47,6 +56,8 @@ type tenantJSON struct {
 	CreatedMs int64     `json:"createdMs,omitempty"`
 	Topics    *int      `json:"topics,omitempty"`
 	Keys      []keyJSON `json:"keys,omitempty"`
+	// Quotas are shown by describe when any is set.
+	Quotas *meta.Quotas `json:"quotas,omitempty"`
 }
 
 // keyJSON is an API key; Secret is set only in the answer to its creation.
@@ -75,6 +86,47 @@ func (b *Broker) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("POST /v1/tenants/{id}/keys", b.admin(b.createKey))
 	mux.HandleFunc("GET /v1/tenants/{id}/keys", b.admin(b.listKeys))
 	mux.HandleFunc("DELETE /v1/keys/{key}", b.admin(b.revokeKey))
+	mux.HandleFunc("GET /v1/tenants/{id}/quotas", b.admin(b.getQuotas))
+	mux.HandleFunc("PUT /v1/tenants/{id}/quotas", b.admin(b.setQuotas))
+	mux.HandleFunc("PATCH /v1/tenants/{id}/quotas", b.admin(b.setQuotas))
+}
+
+// quotaPatch is the body of PATCH .../quotas.
+type quotaPatch struct {
+	meta.Quotas
+	Unset []string `json:"unset,omitempty"`
+}
+
+func (b *Broker) getQuotas(_ context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	q, err := s.Quotas(meta.TenantID(r.PathValue("id")))
+	if err != nil {
+		return 0, nil, err
+	}
+	return http.StatusOK, q, nil
+}
+
+func (b *Broker) setQuotas(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	t, err := tenantArg(s, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	c := &meta.SetQuotas{Tenant: t.ID, Replace: r.Method == http.MethodPut}
+	if c.Replace {
+		err = decodeBody(r, &c.Set)
+	} else {
+		var p quotaPatch
+		err = decodeBody(r, &p)
+		c.Set, c.Unset = p.Quotas, p.Unset
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	q, err := s.SetQuotas(ctx, c)
+	if err != nil {
+		return 0, nil, err
+	}
+	b.log.Info("set tenant quotas", "tenant", t.ID, "replace", c.Replace)
+	return http.StatusOK, q, nil
 }
 
 // adminFunc serves one admin call: it returns the status and the value to
@@ -187,6 +239,9 @@ func (b *Broker) describeTenant(_ context.Context, s *tenant.Service, r *http.Re
 	n := len(b.meta.Image().Topics(t.ID))
 	out.Topics = &n
 	out.Keys = keysJSON(s.Keys(t.ID))
+	if q, err := s.Quotas(t.ID); err == nil && !q.IsZero() {
+		out.Quotas = &q
+	}
 	return http.StatusOK, out, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/tenant"
@@ -77,4 +78,27 @@ func listenerScheme(cfg Config) string {
 		return "SASL_PLAINTEXT://"
 	}
 	return "PLAINTEXT://"
+}
+
+// wireQuotas presents the quota manager to the wire layer.
+type wireQuotas struct{ q *tenant.QuotaManager }
+
+func (w wireQuotas) AdmitConnection(t string) (func(), error) {
+	return w.q.AdmitConnection(meta.TenantID(t))
+}
+
+func (w wireQuotas) RequestTime(t string, d time.Duration) time.Duration {
+	return w.q.RequestTime(meta.TenantID(t), d)
+}
+
+// tenantStorage sums the sizes of a tenant's partition logs on this node.
+func (b *Broker) tenantStorage(t meta.TenantID) int64 {
+	im := b.meta.Image()
+	n := int64(0)
+	for _, p := range b.replicas.Partitions() {
+		if tp, ok := im.TopicByID(p.Key().Topic); ok && tp.Tenant == t {
+			n += p.Size()
+		}
+	}
+	return n
 }

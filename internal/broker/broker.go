@@ -458,8 +458,17 @@ func (b *Broker) startKafka() error {
 	if b.cfg.authenticated() {
 		authz = tenant.NewAuthorizer(b.meta.Image)
 	}
+	quotas := tenant.NewQuotaManager(tenant.QuotaConfig{
+		Lookup: tenant.ImageLookup(b.meta.Image), StorageBytes: b.tenantStorage,
+		Rates: tenant.RateConfig{
+			Samples:      int(b.brokerInt("quota.window.num")),
+			SampleLength: time.Duration(b.brokerInt("quota.window.size.seconds")) * time.Second,
+		},
+	})
+	b.reg.MustRegister(newQuotaCollector(quotas))
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,
+		Quotas:       quotas,
 		Transactions: b.txns, Txns: txnVerifier{b}, Markers: markerWriter{b},
 		DataDir: b.cfg.DataDir, Logger: b.log,
 		FetchSessionSlots: int(b.brokerInt("max.incremental.fetch.session.cache.slots")),
@@ -487,6 +496,7 @@ func (b *Broker) startKafka() error {
 	if b.cfg.Auth == AuthMTLS {
 		wc.CertAuth = certAuth{b.meta.Image}
 	}
+	wc.Quotas = wireQuotas{quotas}
 	wc.Logger = b.log
 	wc.Registerer = b.reg
 	var err error

@@ -332,6 +332,16 @@ var brokerOnlyDefs = []*Def{
 		Validate: atLeast(1),
 	},
 	{
+		Name: "quota.window.num", Type: Int, Default: str("11"), ReadOnly: true,
+		Doc:      "The number of samples kept in memory for tenant byte-rate and request-time quotas.",
+		Validate: atLeast(1),
+	},
+	{
+		Name: "quota.window.size.seconds", Type: Int, Default: str("1"), ReadOnly: true,
+		Doc:      "The time span of each sample for tenant byte-rate and request-time quotas.",
+		Validate: atLeast(1),
+	},
+	{
 		Name: "max.incremental.fetch.session.cache.slots", Type: Int, Default: str("1000"), ReadOnly: true,
 		Doc:      "The maximum number of total incremental fetch sessions that we will maintain.",
 		Validate: atLeast(0),

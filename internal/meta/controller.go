@@ -88,6 +88,9 @@ func buildTopic(im *Image, tenant TenantID, spec TopicSpec) (*Topic, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := im.checkPartitionQuota(tenant, len(parts)); err != nil {
+		return nil, err
+	}
 	return &Topic{ID: NewTopicID(), Tenant: tenant, Name: spec.Name, Partitions: parts, Configs: spec.Configs, Internal: spec.Internal}, nil
 }
 
@@ -208,6 +211,9 @@ func planIncrease(im *Image, tenant TenantID, inc PartitionIncrease) (*Topic, []
 	have := int32(len(t.Partitions))
 	if inc.Count <= have {
 		return t, nil, fmt.Errorf("%w: topic currently has %d partitions, which is higher than or equal to the requested %d", kerr.InvalidPartitions, have, inc.Count)
+	}
+	if err := im.checkPartitionQuota(tenant, int(inc.Count-have)); err != nil {
+		return t, nil, err
 	}
 	if len(inc.Assignments) > 0 {
 		if int32(len(inc.Assignments)) != inc.Count-have {

@@ -92,6 +92,7 @@ type snapshotImage struct {
 	Credentials    map[string]*Credential      `json:"credentials,omitempty"`
 	DeletedTenants []TenantID                  `json:"deletedTenants,omitempty"`
 	ACLs           map[TenantID][]ACL          `json:"acls,omitempty"`
+	Quotas         map[TenantID]*Quotas        `json:"quotas,omitempty"`
 }
 
 func (f *fsm) Snapshot() (raft.FSMSnapshot, error) {
@@ -120,7 +121,7 @@ func (f *fsm) Restore(rc io.ReadCloser) error {
 		im.brokerConfigs = s.BrokerConfigs
 	}
 	im.nextProducerID = s.NextProducerID
-	im.tenants, im.credentials, im.acls = s.Tenants, s.Credentials, s.ACLs
+	im.tenants, im.credentials, im.acls, im.quotas = s.Tenants, s.Credentials, s.ACLs, s.Quotas
 	if len(s.DeletedTenants) > 0 {
 		im.deletedTenants = make(map[TenantID]struct{}, len(s.DeletedTenants))
 		for _, id := range s.DeletedTenants {
@@ -146,6 +147,7 @@ func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
 		Credentials:    im.credentials,
 		DeletedTenants: slices.Sorted(maps.Keys(im.deletedTenants)),
 		ACLs:           im.acls,
+		Quotas:         im.quotas,
 	}
 	if err := json.NewEncoder(sink).Encode(&out); err != nil {
 		sink.Cancel()

@@ -169,6 +169,9 @@ type Image struct {
 	deletedTenants map[TenantID]struct{}
 	// acls holds each tenant's ACL bindings (acls.go).
 	acls map[TenantID][]ACL
+	// quotas holds each tenant's quotas that are not all unlimited
+	// (quotas.go).
+	quotas map[TenantID]*Quotas
 }
 
 func emptyImage() *Image {

@@ -164,6 +164,9 @@ func (im *Image) applyCreateTopic(t *Topic) error {
 	if _, ok := im.byID[t.ID]; ok || t.ID.IsZero() {
 		return fmt.Errorf("%w: topic id %s is taken or invalid", kerr.InvalidTopicException, t.ID)
 	}
+	if err := im.checkPartitionQuota(t.Tenant, len(t.Partitions)); err != nil {
+		return err
+	}
 	c := *t
 	im.byKey = copyMap(im.byKey, 1)
 	im.byID = copyMap(im.byID, 1)
@@ -192,6 +195,9 @@ func (im *Image) applyCreatePartitions(c *CreatePartitions) error {
 	t, ok := im.byID[c.ID]
 	if !ok {
 		return fmt.Errorf("%w: topic id %s", kerr.UnknownTopicID, c.ID)
+	}
+	if err := im.checkPartitionQuota(t.Tenant, len(c.Add)); err != nil {
+		return err
 	}
 	n := *t
 	n.Partitions = append(append([]Partition(nil), t.Partitions...), c.Add...)

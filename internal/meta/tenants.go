@@ -136,6 +136,8 @@ type TenantRecords struct {
 	CreateCredential *Credential       `json:"createCredential,omitempty"`
 	DeleteCredential *DeleteCredential `json:"deleteCredential,omitempty"`
 	SetScram         *SetScram         `json:"setScram,omitempty"`
+	// SetQuotas is quotas.go's.
+	SetQuotas *SetQuotas `json:"setQuotas,omitempty"`
 }
 
 // defaultTenant is what the image reports for DefaultTenant.
@@ -250,6 +252,8 @@ func (im *Image) applyTenantRecord(r *Record) (handled bool, err error) {
 		return true, im.applyDeleteCredential(r.DeleteCredential.Key)
 	case r.SetScram != nil:
 		return true, im.applySetScram(r.SetScram)
+	case r.SetQuotas != nil:
+		return true, im.applySetQuotas(r.SetQuotas)
 	}
 	return false, nil
 }
@@ -310,6 +314,10 @@ func (im *Image) applyDeleteTenant(id TenantID) error {
 	if _, ok := im.acls[id]; ok {
 		im.acls = copyMap(im.acls, 0)
 		delete(im.acls, id)
+	}
+	if _, ok := im.quotas[id]; ok {
+		im.quotas = copyMap(im.quotas, 0)
+		delete(im.quotas, id)
 	}
 	return nil
 }

@@ -1,6 +1,6 @@
 // Package tenant manages tenants (logical clusters) and their API keys on
 // top of the metadata log, and checks SASL credentials against the keys.
-// Later phases add ACLs, quotas and fair scheduling here.
+// It also checks ACLs (acl.go) and enforces quotas (quota.go, rate.go).
 package tenant
 
 import (
@@ -117,4 +117,18 @@ func random(n int) []byte {
 		panic(fmt.Sprintf("tenant: crypto/rand: %v", err))
 	}
 	return b
+}
+
+// Quotas returns a tenant's quotas.
+func (s *Service) Quotas(id meta.TenantID) (meta.Quotas, error) {
+	im := s.meta.Image()
+	if _, ok := im.Tenant(id); !ok {
+		return meta.Quotas{}, fmt.Errorf("%w: %s", meta.ErrTenantNotFound, id)
+	}
+	return im.Quotas(id), nil
+}
+
+// SetQuotas changes a tenant's quotas (meta.SetQuotas) and returns them.
+func (s *Service) SetQuotas(ctx context.Context, c *meta.SetQuotas) (meta.Quotas, error) {
+	return s.meta.SetQuotas(ctx, c)
 }

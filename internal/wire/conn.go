@@ -53,6 +53,14 @@ type Request struct {
 	// ResponseSizeHint, set by a handler, is the response's expected size
 	// in bytes, so that it is encoded into a buffer that need not grow.
 	ResponseSizeHint int
+	// Throttle, set by a handler whose tenant is over a quota, holds the
+	// connection back for this long and goes out as throttle_time_ms
+	// (quota.go).
+	Throttle time.Duration
+	// Waited, set by a handler, is the part of its time spent waiting on
+	// others (a long poll, replication, the metadata quorum), which does
+	// not count against the tenant's request time share.
+	Waited time.Duration
 }
 
 // pending is a request waiting for the processor, or a response prepared by
@@ -61,6 +69,9 @@ type pending struct {
 	req   *Request
 	api   API
 	frame []byte // ready response when req is nil
+	// backsOff: the response tells the client to back off by itself
+	// (KIP-219), so the connection is held back after it is sent.
+	backsOff bool
 }
 
 // conn runs one connection as three goroutines connected by bounded
@@ -82,6 +93,9 @@ type conn struct {
 	identity atomic.Pointer[Identity]
 	// revoked is set once CloseConnections closed the connection.
 	revoked atomic.Bool
+	// mutedUntil is when a throttled connection may be read again, Unix
+	// ns; 0 if never muted.
+	mutedUntil atomic.Int64
 
 	reqs chan pending  // reader -> processor
 	out  chan []byte   // processor -> writer
@@ -104,6 +118,13 @@ func (c *conn) serve(ctx context.Context) {
 			return
 		}
 	}
+	release, err := c.admit()
+	if err != nil {
+		c.log.Info("closing connection: over its tenant's quota", "tenant", c.info.Tenant, "principal", c.info.Principal, "err", err)
+		c.nc.Close()
+		return
+	}
+	defer release()
 	c.reqs = make(chan pending, c.srv.cfg.MaxQueuedRequests)
 	c.out = make(chan []byte, c.srv.cfg.MaxQueuedRequests)
 	c.done = make(chan struct{})
@@ -123,6 +144,7 @@ func (c *conn) serve(ctx context.Context) {
 func (c *conn) read(br *bufio.Reader) {
 	defer close(c.reqs)
 	for {
+		c.waitUnmuted()
 		p, err := c.readOne(br)
 		if err != nil {
 			c.logReadEnd(err)
@@ -255,12 +277,18 @@ func (c *conn) process(ctx context.Context) {
 		var frame []byte
 		var err error
 		if c.srv.cfg.Auth != nil {
-			frame, err = c.handleAuthenticated(ctx, p)
+			frame, err = c.handleAuthenticated(ctx, &p)
 		} else {
-			frame, err = c.handle(ctx, p)
+			frame, err = c.handle(ctx, &p)
+		}
+		if !p.backsOff {
+			c.holdBack(ctx, p.req.Throttle) // before the response: older clients
 		}
 		if frame != nil {
 			c.out <- frame
+		}
+		if p.backsOff {
+			c.holdBack(ctx, p.req.Throttle)
 		}
 		if err != nil {
 			if !errors.Is(err, ErrCloseConnection) {
@@ -272,7 +300,7 @@ func (c *conn) process(ctx context.Context) {
 	}
 }
 
-func (c *conn) handle(ctx context.Context, p pending) (frame []byte, err error) {
+func (c *conn) handle(ctx context.Context, p *pending) (frame []byte, err error) {
 	start := time.Now()
 	defer func() {
 		if v := recover(); v != nil {
@@ -282,8 +310,16 @@ func (c *conn) handle(ctx context.Context, p pending) (frame []byte, err error) 
 		c.srv.metrics.observe(p.req.Key, time.Since(start), err)
 	}()
 	resp, err := p.api.Handle(ctx, p.req)
+	if q := c.srv.cfg.Quotas; q != nil && c.info.Tenant != "" {
+		p.req.Throttle = max(p.req.Throttle, q.RequestTime(c.info.Tenant, max(time.Since(start)-p.req.Waited, 0)))
+	}
+	p.backsOff = true
 	if resp == nil {
 		return nil, err
+	}
+	if p.req.Throttle > 0 {
+		resp.SetVersion(p.req.Version)
+		p.backsOff = applyThrottle(resp, p.req.Throttle)
 	}
 	return encodeResponse(p.req, resp), err
 }

@@ -148,7 +148,7 @@ func (c *conn) authenticate(ctx context.Context, br *bufio.Reader) error {
 		done := false
 		switch p.req.Key {
 		case apiVersionsKey:
-			out, err = c.handle(ctx, p)
+			out, err = c.handle(ctx, &p)
 		case saslHandshakeKey:
 			out, err = c.saslHandshake(p.req, false)
 			raw = err == nil && p.req.Version == 0
@@ -190,7 +190,7 @@ func (c *conn) rawToken(token []byte) (done bool, err error) {
 // handleAuthenticated serves a request of an authenticated connection:
 // re-authentication requests here, the rest by their handlers unless the
 // session expired.
-func (c *conn) handleAuthenticated(ctx context.Context, p pending) ([]byte, error) {
+func (c *conn) handleAuthenticated(ctx context.Context, p *pending) ([]byte, error) {
 	switch p.req.Key {
 	case saslHandshakeKey:
 		return c.saslHandshake(p.req, true)

@@ -42,7 +42,10 @@ type Config struct {
 	TLS *tls.Config
 	// CertAuth, when set (mTLS), makes a connection's identity the one its
 	// verified client certificate names, instead of SASL's; requires TLS.
-	CertAuth   CertAuthenticator
+	CertAuth CertAuthenticator
+	// Quotas, when set, admits connections and throttles tenants
+	// (quota.go).
+	Quotas     Quotas
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }

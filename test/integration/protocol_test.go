@@ -22,6 +22,7 @@ import (
 // its own connection to the node.
 type rawBroker struct {
 	t    *testing.T
+	b    *broker.Broker
 	addr string
 	conn net.Conn
 	corr int32
@@ -35,7 +36,7 @@ func newRaw(t *testing.T, mutate ...func(*broker.Config)) *rawBroker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawBroker{t: t, addr: b.KafkaAddr(), conn: c, adm: kadm.NewClient(brokertest.Client(t, b.KafkaAddr()))}
+	return &rawBroker{t: t, b: b, addr: b.KafkaAddr(), conn: c, adm: kadm.NewClient(brokertest.Client(t, b.KafkaAddr()))}
 }
 
 // request sends req at its current version (the maximum if unset) and

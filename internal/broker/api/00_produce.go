@@ -22,6 +22,12 @@ package api
 // partition is first verified with the transaction coordinator (KIP-890),
 // when there is one (Config.Txns): a partition never added to the
 // transaction is refused with the verifier's error (ProduceTxnError).
+//
+// Quotas: the record batches appended count against the tenant's produce
+// byte rate, and the response carries the throttle (KIP-219). A tenant
+// whose stored bytes reached its storage quota has every partition refused
+// with POLICY_VIOLATION (Kafka has no storage quota; Confluent Cloud
+// answers so).
 
 import (
 	"context"
@@ -59,6 +65,10 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 			reqErr = h.authorizeTxnID(r, kmsg.ACLOperationWrite, *req.TransactionID)
 		}
 	}
+	if reqErr == nil {
+		reqErr = h.cfg.Quotas.CheckStorage(tenant)
+	}
+	appended := 0
 	for _, rt := range req.Topics {
 		st := kmsg.NewProduceResponseTopic()
 		st.Topic, st.TopicID = rt.Topic, rt.TopicID
@@ -71,9 +81,11 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 			terr = reqErr
 		}
 		for _, rp := range rt.Partitions {
-			sp := h.producePartition(ctx, r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp)
+			sp := h.producePartition(ctx, r.Version, req.Acks, tenant, req.TransactionID, t, terr, &rp, &r.Waited)
 			if sp.ErrorCode != 0 {
 				failed = true
+			} else {
+				appended += len(rp.Records)
 			}
 			if sp.ErrorCode == kerr.NotLeaderForPartition.Code && r.Version >= 10 {
 				addProduceLeaderHint(resp, &sp, im, t, rp.Partition)
@@ -82,6 +94,7 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 		}
 		resp.Topics = append(resp.Topics, st)
 	}
+	r.Throttle = h.cfg.Quotas.Produce(tenant, appended)
 	if req.Acks == 0 {
 		// No response; an error is signalled by closing the connection so
 		// that the client refreshes its metadata.
@@ -93,8 +106,10 @@ func (h *Handlers) produce(ctx context.Context, r *wire.Request) (kmsg.Response,
 	return resp, nil
 }
 
+// waited accumulates the time spent waiting for other nodes (transaction
+// verification, replication), which is not the tenant's request time.
 func (h *Handlers) producePartition(ctx context.Context, version, acks int16, tenant meta.TenantID, txnID *string, t *meta.Topic, terr error,
-	rp *kmsg.ProduceRequestTopicPartition) kmsg.ProduceResponseTopicPartition {
+	rp *kmsg.ProduceRequestTopicPartition, waited *time.Duration) kmsg.ProduceResponseTopicPartition {
 	sp := kmsg.NewProduceResponseTopicPartition()
 	sp.Partition = rp.Partition
 	fail := func(err error) kmsg.ProduceResponseTopicPartition {
@@ -121,8 +136,10 @@ func (h *Handlers) producePartition(ctx context.Context, version, acks int16, te
 		opts.Verification = p.StartTxnVerification(hdr.ProducerID, hdr.ProducerEpoch)
 		defer p.EndTxnVerification(opts.Verification)
 		if opts.Verification != nil {
+			start := time.Now()
 			err := verificationError(verifyOne(ctx, h.cfg.Txns, tenant, *txnID, hdr.ProducerID, hdr.ProducerEpoch,
 				coord.TxnPartition{Topic: t.Name, Partition: rp.Partition}))
+			*waited += time.Since(start)
 			if err != nil {
 				return fail(ProduceTxnError(version, err))
 			}
@@ -138,7 +155,10 @@ func (h *Handlers) producePartition(ctx context.Context, version, acks int16, te
 		return fail(err)
 	}
 	if acks == -1 {
-		if err := p.WaitReplicated(ctx, res.LastOffset+1, res.LeaderEpoch); err != nil {
+		start := time.Now()
+		err := p.WaitReplicated(ctx, res.LastOffset+1, res.LeaderEpoch)
+		*waited += time.Since(start)
+		if err != nil {
 			return fail(err)
 		}
 	}

@@ -21,6 +21,11 @@ package api
 // the aborted transactions (producer id, first offset) overlapping the
 // records returned, so that the client drops their records. Both report
 // the last stable offset.
+//
+// Quotas: the record bytes returned count against the tenant's fetch byte
+// rate, and the response carries the throttle. A fetch that arrives while
+// the tenant is still over its quota reads nothing and is answered empty
+// with the throttle (throttledFetch).
 
 import (
 	"context"
@@ -62,6 +67,11 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		return resp, nil
 	}
 	resp.SessionID = plan.sessionID()
+	if throttle := h.cfg.Quotas.FetchThrottle(tenant); throttle > 0 {
+		h.throttledFetch(resp, &plan)
+		r.Throttle = throttle
+		return resp, nil
+	}
 
 	// A session's waiter stays registered on its partitions; a signal left
 	// from appends already read is drained before reading, so that any
@@ -73,7 +83,9 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 	}
 	reads := h.readAll(r, req, plan.parts, waiter)
 	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
+		start := time.Now()
 		reads = h.waitForData(ctx, r, req, &plan, reads)
+		r.Waited += time.Since(start) // a long poll is not the tenant's request time
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
 	h.metrics.consumerRead(plan.parts, reads)
@@ -82,7 +94,28 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 	}
 	r.ResponseSizeHint = fetchResponseSize(reads)
 	h.sessions.finish(&plan, hadData)
+	r.Throttle = h.cfg.Quotas.Fetch(tenant, recordBytes(reads))
 	return resp, nil
+}
+
+// throttledFetch answers a fetch of a tenant over its fetch quota without
+// reading, as Kafka does (KIP-219): no partitions, so an incremental
+// session reports nothing new and keeps its positions, and a full fetch
+// opens no session (its new session is dropped and the id is 0).
+func (h *Handlers) throttledFetch(resp *kmsg.FetchResponse, plan *fetchPlan) {
+	h.sessions.finish(plan, make([]bool, len(plan.parts)))
+	if plan.session != nil && !plan.incremental {
+		h.sessions.drop(plan.session)
+		resp.SessionID = 0
+	}
+}
+
+func recordBytes(reads []partRead) int {
+	n := 0
+	for _, rd := range reads {
+		n += len(rd.f.Records)
+	}
+	return n
 }
 
 func drain(w *replica.Waiter) {

@@ -5,6 +5,13 @@ package api
 // default.replication.factor. From v5 the response echoes the topic's
 // configs; from v7 its id. The response waits until this node has opened the
 // new partitions, so a client can produce at once.
+//
+// Quotas: a topic that would pass the tenant's partition quota fails with
+// POLICY_VIOLATION (checked again when its record is applied, so the
+// request is all or nothing per topic). The partitions created count
+// against the partition creation rate (KIP-599): from v6 a topic asked for
+// while the tenant's rate is used up fails with THROTTLING_QUOTA_EXCEEDED;
+// before v6 it is created. Either way the response carries the throttle.
 
 import (
 	"context"
@@ -41,7 +48,19 @@ func (h *Handlers) createTopics(ctx context.Context, r *wire.Request) (kmsg.Resp
 			setCreateError(&resp.Topics[len(resp.Topics)-1], kerr.TopicAuthorizationFailed, "not authorized to create the topic")
 			continue
 		}
-		specs = append(specs, h.topicSpec(im, &rt))
+		spec := h.topicSpec(im, &rt)
+		if !req.ValidateOnly {
+			n := int(max(spec.NumPartitions, 0))
+			if len(spec.Assignments) > 0 {
+				n = len(spec.Assignments)
+			}
+			if err := h.mutationQuota(r, n, r.Version >= 6); err != nil {
+				st := &resp.Topics[len(resp.Topics)-1]
+				st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+				continue
+			}
+		}
+		specs = append(specs, spec)
 		at = append(at, len(resp.Topics)-1)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req.TimeoutMillis))

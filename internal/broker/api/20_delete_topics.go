@@ -40,20 +40,37 @@ func (h *Handlers) deleteTopics(ctx context.Context, r *wire.Request) (kmsg.Resp
 	}
 	// As Kafka: a topic the principal may not DELETE is
 	// TOPIC_AUTHORIZATION_FAILED whether it exists or not, and one named
-	// by id is not named back.
+	// by id is not named back. KIP-599: the partitions of deleted topics
+	// count against the tenant's mutation rate; from v5 a topic asked for
+	// while the rate is used up is refused with THROTTLING_QUOTA_EXCEEDED.
 	im := h.cfg.Meta.Image()
 	var allowed []meta.TopicRef
-	for _, ref := range refs {
-		if _, err := h.resolveTopicFor(r, im, kmsg.ACLOperationDelete, ref); errors.Is(err, kerr.TopicAuthorizationFailed) {
-			resp.Topics = append(resp.Topics, deleteTopicResult(ref, nil, err))
+	refused := map[int]error{}
+	for i, ref := range refs {
+		t, err := h.resolveTopicFor(r, im, kmsg.ACLOperationDelete, ref)
+		if errors.Is(err, kerr.TopicAuthorizationFailed) {
+			refused[i] = err
 			continue
+		}
+		if err == nil {
+			if err := h.mutationQuota(r, len(t.Partitions), r.Version >= 5); err != nil {
+				refused[i] = err
+				continue
+			}
 		}
 		allowed = append(allowed, ref)
 	}
 	ctx, cancel := context.WithTimeout(ctx, requestTimeout(req.TimeoutMillis))
 	defer cancel()
-	for i, res := range h.cfg.Meta.DeleteTopics(ctx, tenantOf(r), allowed) {
-		resp.Topics = append(resp.Topics, deleteTopicResult(allowed[i], res.Topic, res.Err))
+	results := h.cfg.Meta.DeleteTopics(ctx, tenantOf(r), allowed)
+	for i, ref := range refs {
+		if err, ok := refused[i]; ok {
+			resp.Topics = append(resp.Topics, deleteTopicResult(ref, nil, err))
+			continue
+		}
+		res := results[0]
+		results = results[1:]
+		resp.Topics = append(resp.Topics, deleteTopicResult(ref, res.Topic, res.Err))
 	}
 	h.waitPartitions(ctx)
 	return resp, nil

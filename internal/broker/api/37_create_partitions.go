@@ -2,6 +2,8 @@ package api
 
 // CreatePartitions, v0-v3. Partition counts only grow; explicit assignments
 // name the replicas of the new partitions only.
+//
+// Quotas: as CreateTopics (19_create_topics.go), strict from v3.
 
 import (
 	"context"
@@ -17,6 +19,7 @@ func init() { register(kmsg.CreatePartitions, 0, 3, (*Handlers).createPartitions
 func (h *Handlers) createPartitions(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
 	req := r.Body.(*kmsg.CreatePartitionsRequest)
 	resp := req.ResponseKind().(*kmsg.CreatePartitionsResponse)
+	im := h.cfg.Meta.Image()
 	counts := map[string]int{}
 	for _, rt := range req.Topics {
 		counts[rt.Topic]++
@@ -36,6 +39,13 @@ func (h *Handlers) createPartitions(ctx context.Context, r *wire.Request) (kmsg.
 		if !h.allowedTopic(r, kmsg.ACLOperationAlter, rt.Topic) {
 			resp.Topics[len(resp.Topics)-1].ErrorCode = kerr.TopicAuthorizationFailed.Code
 			continue
+		}
+		if t, ok := im.TopicByName(tenantOf(r), rt.Topic); ok && !req.ValidateOnly && rt.Count > int32(len(t.Partitions)) {
+			if err := h.mutationQuota(r, int(rt.Count)-len(t.Partitions), r.Version >= 3); err != nil {
+				st := &resp.Topics[len(resp.Topics)-1]
+				st.ErrorCode, st.ErrorMessage = errorCode(err), errorMessage(err)
+				continue
+			}
 		}
 		inc := meta.PartitionIncrease{Name: rt.Topic, Count: rt.Count}
 		for _, a := range rt.Assignment {

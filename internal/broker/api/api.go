@@ -50,6 +50,9 @@ type Config struct {
 	Authorizer Authorizer
 	// Registerer takes the handlers' metrics (metrics.go); nil: none.
 	Registerer prometheus.Registerer
+	// Quotas enforces the tenants' rate and storage quotas (quotas.go);
+	// nil: none.
+	Quotas Quotas
 }
 
 // TxnVerifier asks the transaction coordinator of a transactional id,
@@ -104,6 +107,9 @@ func New(cfg Config) *Handlers {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.Quotas == nil {
+		cfg.Quotas = noQuotas{}
+	}
 	if cfg.FetchSessionSlots == 0 {
 		cfg.FetchSessionSlots = 1000
 	}
@@ -111,9 +117,17 @@ func New(cfg Config) *Handlers {
 		metrics: newFetchMetrics(cfg.Registerer)}
 	for _, reg := range registry {
 		fn := reg.fn
+		handle := func(ctx context.Context, r *wire.Request) (kmsg.Response, error) { return fn(h, ctx, r) }
+		if waitingAPIs[reg.key] {
+			handle = func(ctx context.Context, r *wire.Request) (kmsg.Response, error) {
+				start := time.Now()
+				defer func() { r.Waited = time.Since(start) }()
+				return fn(h, ctx, r)
+			}
+		}
 		h.mux.Register(wire.API{
 			Key: int16(reg.key), MinVersion: reg.min, MaxVersion: reg.max, AdvertiseFromZero: reg.fromZero,
-			Handle: func(ctx context.Context, r *wire.Request) (kmsg.Response, error) { return fn(h, ctx, r) },
+			Handle: handle,
 		})
 	}
 	return h

@@ -172,6 +172,13 @@ func (s *fetchSessions) finish(plan *fetchPlan, hadData []bool) {
 	sess.parts = out
 }
 
+// drop removes a session whose fetch has finished.
+func (s *fetchSessions) drop(sess *fetchSession) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.remove(sess.id, sess.tenant)
+}
+
 func (s *fetchSessions) remove(id int32, tenant meta.TenantID) {
 	if sess, ok := s.byID[id]; ok && sess.tenant == tenant {
 		delete(s.byID, id)

@@ -20,7 +20,7 @@ func benchCommand() *cobra.Command {
 		Use:   "bench",
 		Short: "Measure end-to-end latency and throughput against a Kafka bootstrap address, or side by side with a peer",
 	}
-	cmd.AddCommand(benchRunCommand(), benchCompareCommand(), benchKfakeCommand())
+	cmd.AddCommand(benchRunCommand(), benchCompareCommand(), benchNoisyCommand(), benchKfakeCommand())
 	return cmd
 }
 
@@ -244,5 +244,70 @@ func benchKfakeCommand() *cobra.Command {
 	f.StringVar(&cfg.Listen, "listen", "127.0.0.1:9092", "loopback HOST:PORT")
 	f.StringVar(&cfg.DataDir, "data", "", "persist to this directory (default: in memory)")
 	f.BoolVar(&cfg.SyncWrites, "sync", false, "fsync every batch (with --data)")
+	return cmd
+}
+
+func benchNoisyCommand() *cobra.Command {
+	base := bench.DefaultRunConfig()
+	// 20 s windows: the quota is enforced over 11 s, and a throttled
+	// producer's acknowledgements come in bursts. 64 KiB batches, so that
+	// a request is a small share of a second's quota.
+	base.Partitions, base.Duration, base.BatchBytes = 6, 20*time.Second, 64<<10
+	var wf workloadFlags
+	var quota float64
+	var outDir, workDir, exe string
+	cmd := &cobra.Command{
+		Use:   "noisy",
+		Short: "Noisy neighbour: start a Strata node with two tenants; A produces at ten times its quota while B runs at half of its own",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := wf.apply(&base); err != nil {
+				return err
+			}
+			if exe == "" {
+				var err error
+				if exe, err = os.Executable(); err != nil {
+					return fmt.Errorf("bench: own executable: %w", err)
+				}
+			}
+			if err := os.MkdirAll(outDir, 0o755); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			root, err := os.MkdirTemp(workDir, "strata-noisy-")
+			if err != nil {
+				return fmt.Errorf("bench: work dir: %w", err)
+			}
+			defer os.RemoveAll(root)
+			srv := bench.StrataServer(exe, root)
+			srv.Args = []string{"server", "--data", "{data}", "--listen", "{listen}", "--http", "{http}", "--auth", "sasl", "--log-level", "warn"}
+			srv.LogPath = filepath.Join(outDir, "strata-noisy.log")
+			ctx, stop := signalContext()
+			defer stop()
+			res, err := bench.Noisy(ctx, bench.NoisyConfig{Server: srv, QuotaMBps: quota, Base: base,
+				Progress: func(s string) { fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), s) }})
+			if err != nil {
+				return err
+			}
+			if err := bench.WriteJSON(filepath.Join(outDir, "noisy.json"), res); err != nil {
+				return err
+			}
+			md := bench.WriteNoisyMarkdown(res)
+			if err := os.WriteFile(filepath.Join(outDir, "noisy.md"), []byte(md), 0o644); err != nil {
+				return fmt.Errorf("bench: %w", err)
+			}
+			fmt.Print(md)
+			fmt.Printf("\nwrote %s/noisy.json, noisy.md\n", outDir)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&quota, "quota-mbps", 4, "each tenant's produce quota, MB/s")
+	f.Int32Var(&base.Partitions, "partitions", base.Partitions, "partitions per tenant's topic")
+	f.DurationVar(&base.Duration, "duration", base.Duration, "measured window of each phase")
+	f.DurationVar(&base.Warmup, "warmup", base.Warmup, "load before each window, not measured")
+	f.StringVar(&outDir, "out", "bench-results", "directory for noisy.json, noisy.md and the server log")
+	f.StringVar(&workDir, "work-dir", os.TempDir(), "where the server's data directory goes")
+	f.StringVar(&exe, "strata-bin", "", "strata binary to run as the server (default: this executable)")
+	addWorkloadFlags(cmd, &base, &wf)
 	return cmd
 }

@@ -29,11 +29,11 @@ type admin struct {
 // dialAdmin checks that some bootstrap address accepts TCP connections (so
 // an unreachable server is one plain error, not a client retrying until a
 // timeout) and returns an admin client on it.
-func dialAdmin(ctx context.Context, bootstrap []string) (*admin, error) {
+func dialAdmin(ctx context.Context, bootstrap []string, opts ...kgo.Opt) (*admin, error) {
 	if err := reachable(ctx, bootstrap); err != nil {
 		return nil, err
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.RequestRetries(3))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap...), kgo.RequestRetries(3)}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: client: %w", err)
 	}
@@ -184,11 +184,11 @@ func (a *admin) listEndOffsets(ctx context.Context, topics []string) (map[string
 // A server's first append to a partition can cost more than the rest
 // (files created, a leader-epoch checkpoint written and synced); priming
 // keeps that one-off cost out of a steady-state measurement.
-func prime(ctx context.Context, bootstrap []string, parts []topicPartition) error {
+func prime(ctx context.Context, bootstrap []string, parts []topicPartition, opts ...kgo.Opt) error {
 	ctx, cancel := context.WithTimeout(ctx, adminTimeout)
 	defer cancel()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.DisableIdempotentWrite(),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(bootstrap...), kgo.DisableIdempotentWrite(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerBatchCompression(kgo.NoCompression())}, opts...)...)
 	if err != nil {
 		return fmt.Errorf("bench: prime: %w", err)
 	}

@@ -177,7 +177,7 @@ func runPoint(ctx context.Context, cfg RunConfig, s System, pt GridPoint) PointR
 	if err := cfg.Validate(); err != nil {
 		return fail(err)
 	}
-	adm, err := dialAdmin(ctx, cfg.Bootstrap)
+	adm, err := dialAdmin(ctx, cfg.Bootstrap, cfg.ClientOpts...)
 	if err != nil {
 		return fail(err)
 	}
@@ -192,7 +192,7 @@ func runPoint(ctx context.Context, cfg RunConfig, s System, pt GridPoint) PointR
 	// workload measures steady state.
 	parts, err := adm.partitions(ctx, topics)
 	if err == nil {
-		err = prime(ctx, cfg.Bootstrap, parts)
+		err = prime(ctx, cfg.Bootstrap, parts, cfg.ClientOpts...)
 	}
 	if err != nil {
 		return fail(err)

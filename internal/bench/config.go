@@ -76,6 +76,8 @@ type RunConfig struct {
 	// what was acknowledged.
 	Drain  time.Duration
 	Logger *slog.Logger
+	// ClientOpts are added to every client the run makes (e.g. kgo.SASL).
+	ClientOpts []kgo.Opt
 	// Progress, when set, receives a line per second while running.
 	Progress func(string)
 }

@@ -35,14 +35,14 @@ func assignPartitions(parts []topicPartition, ends map[string]map[int32]int64, n
 }
 
 func newConsumer(cfg *RunConfig, st *runState, assigned map[string]map[int32]kgo.Offset) (*consumer, error) {
-	cl, err := kgo.NewClient(
+	cl, err := kgo.NewClient(append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Bootstrap...),
 		kgo.ConsumePartitions(assigned),
 		// A short max wait bounds how long an idle partition's fetch
 		// holds a connection; data is returned as soon as it arrives
 		// either way (min bytes 1).
-		kgo.FetchMaxWait(500*time.Millisecond),
-	)
+		kgo.FetchMaxWait(500 * time.Millisecond),
+	}, cfg.ClientOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("bench: consumer client: %w", err)
 	}

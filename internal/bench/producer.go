@@ -30,6 +30,7 @@ type runState struct {
 
 	produced, acked, produceErrs atomic.Uint64
 	ackedBytesInWin              atomic.Uint64 // sent inside the window and acknowledged
+	bytesAckedDuringWin          atomic.Uint64 // acknowledged inside the window, whenever sent
 	consumed, consumeErrs        atomic.Uint64
 	consumedBytesInWin           atomic.Uint64 // received inside the window
 	foreign                      atomic.Uint64 // records too short to carry a stamp
@@ -105,7 +106,7 @@ func producerOpts(cfg *RunConfig) ([]kgo.Opt, error) {
 	} else if cfg.Partitioner == "sticky" {
 		part = kgo.UniformBytesPartitioner(64<<10, true, true, nil)
 	}
-	return []kgo.Opt{
+	return append([]kgo.Opt{
 		kgo.SeedBrokers(cfg.Bootstrap...),
 		// Idempotence needs InitProducerID, which not every server under
 		// test serves; records are counted, not deduplicated, here.
@@ -117,7 +118,7 @@ func producerOpts(cfg *RunConfig) ([]kgo.Opt, error) {
 		kgo.MaxProduceRequestsInflightPerBroker(cfg.MaxInflight),
 		kgo.RecordPartitioner(part),
 		kgo.RecordRetries(3),
-	}, nil
+	}, cfg.ClientOpts...), nil
 }
 
 func newProducer(cfg *RunConfig, st *runState, topics []string, pay *payloads, seed uint64) (*producer, error) {
@@ -169,6 +170,9 @@ func (p *producer) acked(r *kgo.Record, buf *[]byte, err error) {
 		return
 	}
 	p.st.acked.Add(1)
+	if p.st.inWindow(now) {
+		p.st.bytesAckedDuringWin.Add(n)
+	}
 	if p.st.inWindow(sent) {
 		p.st.ack.RecordDuration(now - sent)
 		p.st.ackedBytesInWin.Add(n)

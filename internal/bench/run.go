@@ -50,7 +50,11 @@ type RunResult struct {
 	ConsumeErrors uint64  `json:"consume_errors"`
 	Missing       uint64  `json:"missing_records"` // acknowledged, not read back by the end of the drain
 	InMBps        float64 `json:"in_mb_s"`
-	OutMBps       float64 `json:"out_mb_s"`
+	// AckRateMBps counts the bytes whose acknowledgement arrived inside
+	// the window, whenever sent: the rate a throttled producer (one that
+	// always has a backlog) is let through at.
+	AckRateMBps float64 `json:"ack_rate_mb_s"`
+	OutMBps     float64 `json:"out_mb_s"`
 	// TargetReached is false when the acknowledged throughput fell short
 	// of the target by more than 5%: the latency figures then describe an
 	// overloaded system, not the target load.
@@ -85,7 +89,7 @@ func Run(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	adm, err := dialAdmin(ctx, cfg.Bootstrap)
+	adm, err := dialAdmin(ctx, cfg.Bootstrap, cfg.ClientOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -116,7 +120,7 @@ func runOn(ctx context.Context, cfg *RunConfig, adm *admin, topics []string, wit
 		return nil, err
 	}
 	if withPrime {
-		if err := prime(ctx, cfg.Bootstrap, parts); err != nil {
+		if err := prime(ctx, cfg.Bootstrap, parts, cfg.ClientOpts...); err != nil {
 			return nil, err
 		}
 	}
@@ -251,9 +255,10 @@ func (st *runState) result(cfg *RunConfig) *RunResult {
 	res := &RunResult{
 		Produced: st.produced.Load(), Acked: st.acked.Load(), Consumed: st.consumed.Load(),
 		ProduceErrors: st.produceErrs.Load(), ConsumeErrors: st.consumeErrs.Load(),
-		InMBps:  float64(st.ackedBytesInWin.Load()) / MB / win,
-		OutMBps: float64(st.consumedBytesInWin.Load()) / MB / win,
-		E2E:     st.e2e.Summary(), Ack: st.ack.Summary(),
+		InMBps:      float64(st.ackedBytesInWin.Load()) / MB / win,
+		AckRateMBps: float64(st.bytesAckedDuringWin.Load()) / MB / win,
+		OutMBps:     float64(st.consumedBytesInWin.Load()) / MB / win,
+		E2E:         st.e2e.Summary(), Ack: st.ack.Summary(),
 	}
 	if c := res.Consumed - st.foreign.Load(); c < res.Acked {
 		res.Missing = res.Acked - c

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -37,8 +38,10 @@ type System interface {
 
 // ChildServer is a server run as a child process: the command is
 // Path Args..., with every "{listen}" and "{data}" in Args replaced by a
-// free loopback address and DataDir, which every Start empties. Output is
-// appended to LogPath.
+// free loopback address and DataDir, which every Start empties, and
+// "{http}" by another free address (HTTPAddr), whose /healthz then says
+// when the server is ready (a listener that requires SASL cannot be asked
+// anonymously). Output is appended to LogPath.
 type ChildServer struct {
 	Label   string
 	Path    string
@@ -46,10 +49,11 @@ type ChildServer struct {
 	DataDir string // emptied and created on Start if set; the caller removes it
 	LogPath string
 
-	cmd  *exec.Cmd
-	addr string
-	done chan struct{}
-	wait error
+	cmd      *exec.Cmd
+	addr     string
+	httpAddr string
+	done     chan struct{}
+	wait     error
 }
 
 // Name implements System.
@@ -57,6 +61,9 @@ func (s *ChildServer) Name() string { return s.Label }
 
 // Bootstrap implements System.
 func (s *ChildServer) Bootstrap() string { return s.addr }
+
+// HTTPAddr is the address that replaced "{http}", once started.
+func (s *ChildServer) HTTPAddr() string { return s.httpAddr }
 
 // PID implements System.
 func (s *ChildServer) PID() int {
@@ -72,7 +79,12 @@ func (s *ChildServer) Start(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.addr = addr
+	s.addr, s.httpAddr = addr, ""
+	if slices.Contains(s.Args, "{http}") {
+		if s.httpAddr, err = freeLoopbackAddr(); err != nil {
+			return err
+		}
+	}
 	if s.DataDir != "" {
 		err := os.RemoveAll(s.DataDir)
 		if err == nil {
@@ -89,6 +101,8 @@ func (s *ChildServer) Start(ctx context.Context) error {
 			a = addr
 		case "{data}":
 			a = s.DataDir
+		case "{http}":
+			a = s.httpAddr
 		}
 		args[i] = a
 	}
@@ -120,7 +134,11 @@ func (s *ChildServer) waitReady(ctx context.Context) error {
 			return fmt.Errorf("bench: %s exited before serving (%v); see %s", s.Label, s.wait, s.LogPath)
 		default:
 		}
-		if a, err := dialAdmin(ctx, []string{s.addr}); err == nil {
+		if s.httpAddr != "" {
+			if healthy(ctx, s.httpAddr) {
+				return nil
+			}
+		} else if a, err := dialAdmin(ctx, []string{s.addr}); err == nil {
 			a.close()
 			return nil
 		}

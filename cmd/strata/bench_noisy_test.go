@@ -1,0 +1,45 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/strata-db/strata/internal/bench"
+)
+
+// TestBenchNoisySmoke runs `strata bench noisy` for a few seconds against
+// a freshly built binary: it must set up both tenants, throttle A and
+// measure B. The targets themselves are a benchmark's figures (README),
+// not this test's.
+func TestBenchNoisySmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts a server")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "strata")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	out := filepath.Join(dir, "out")
+	mustStrata(t, "bench", "noisy", "--strata-bin", bin, "--out", out, "--work-dir", dir,
+		"--quota-mbps", "1", "--duration", "3s", "--warmup", "1s", "--partitions", "2")
+	raw, err := os.ReadFile(filepath.Join(out, "noisy.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res bench.NoisyResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("A %.2f MB/s under a 1 MB/s quota; B p99 %.2f ms alone, %.2f ms with A",
+		res.AShared.AckRateMBps, res.BAlone.E2E.P99Ms, res.BShared.E2E.P99Ms)
+	if a := res.AShared.AckRateMBps; a <= 0 || a > 3 {
+		t.Errorf("A, offered 10 MB/s, acknowledged at %.2f MB/s under a 1 MB/s quota", a)
+	}
+	if res.BAlone.E2E.Count == 0 || res.BShared.E2E.Count == 0 {
+		t.Errorf("no end-to-end latency of B measured")
+	}
+}

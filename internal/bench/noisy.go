@@ -1,0 +1,185 @@
+package bench
+
+// The noisy-neighbour benchmark (issue 8): two tenants on one Strata node
+// under --auth sasl, each with the same produce quota. Tenant B first runs
+// alone at half its quota; then tenant A produces at ten times its quota
+// while B runs again at half of its own. The figures: A's acknowledged
+// throughput against its quota (the target: within 10%), and B's p99
+// end-to-end latency together against alone (the target: less than 20%
+// higher).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// NoisyConfig configures the noisy-neighbour benchmark.
+type NoisyConfig struct {
+	// Server is a Strata node started with --auth sasl and --http {http};
+	// Noisy starts and stops it.
+	Server *ChildServer
+	// QuotaMBps is each tenant's produce quota, MB/s (2^20 bytes).
+	QuotaMBps float64
+	// Base is the workload of each tenant (bootstrap, throughput and
+	// client options are set per phase).
+	Base     RunConfig
+	Progress func(string)
+}
+
+// NoisyResult is what the benchmark measured.
+type NoisyResult struct {
+	QuotaMBps float64    `json:"quota_mb_s"`
+	BAlone    *RunResult `json:"b_alone"`
+	BShared   *RunResult `json:"b_with_a"`
+	AShared   *RunResult `json:"a_at_10x"`
+	// AQuotaError is A's acknowledged throughput against its quota,
+	// (acked - quota) / quota; BP99Rise is B's p99 end-to-end latency
+	// with A against alone, (with - alone) / alone.
+	AQuotaError float64 `json:"a_quota_error"`
+	BP99Rise    float64 `json:"b_p99_rise"`
+	AHeld       bool    `json:"a_held_within_10pct"`
+	BUnharmed   bool    `json:"b_p99_rise_below_20pct"`
+}
+
+// Noisy runs the benchmark.
+func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
+	progress := cfg.Progress
+	if progress == nil {
+		progress = func(string) {}
+	}
+	if err := cfg.Server.Start(ctx); err != nil {
+		return nil, err
+	}
+	defer cfg.Server.Stop()
+	api := cfg.Server.HTTPAddr()
+	quota := int64(cfg.QuotaMBps * (1 << 20))
+	var creds [2]scram.Auth
+	for i, name := range []string{"noisy-a", "noisy-b"} {
+		var tenant struct {
+			ID string `json:"id"`
+		}
+		if err := adminCall(ctx, api, "POST", "/v1/tenants", map[string]string{"name": name}, &tenant); err != nil {
+			return nil, err
+		}
+		var key struct{ Key, Secret string }
+		if err := adminCall(ctx, api, "POST", "/v1/tenants/"+tenant.ID+"/keys", nil, &key); err != nil {
+			return nil, err
+		}
+		if err := adminCall(ctx, api, "PUT", "/v1/tenants/"+tenant.ID+"/quotas", map[string]int64{"produceBytesRate": quota}, nil); err != nil {
+			return nil, err
+		}
+		creds[i] = scram.Auth{User: key.Key, Pass: key.Secret}
+	}
+	phase := func(name string, a scram.Auth, mbps float64) RunConfig {
+		c := cfg.Base
+		c.Bootstrap = []string{cfg.Server.Bootstrap()}
+		c.MBps = mbps
+		c.TopicPrefix = name
+		c.ClientOpts = append(append([]kgo.Opt(nil), c.ClientOpts...), kgo.SASL(a.AsSha512Mechanism()))
+		c.Progress = func(s string) { progress(name + ": " + s) }
+		return c
+	}
+	res := &NoisyResult{QuotaMBps: cfg.QuotaMBps}
+	var err error
+	progress(fmt.Sprintf("tenant B alone at %.1f MB/s (half its quota of %.1f MB/s)", cfg.QuotaMBps/2, cfg.QuotaMBps))
+	if res.BAlone, err = Run(ctx, phase("b-alone", creds[1], cfg.QuotaMBps/2)); err != nil {
+		return nil, fmt.Errorf("bench: B alone: %w", err)
+	}
+	progress(fmt.Sprintf("tenant A at %.1f MB/s (ten times its quota) and tenant B at %.1f MB/s", 10*cfg.QuotaMBps, cfg.QuotaMBps/2))
+	var wg sync.WaitGroup
+	var errA, errB error
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		res.AShared, errA = Run(ctx, phase("a-noisy", creds[0], 10*cfg.QuotaMBps))
+	}()
+	go func() {
+		defer wg.Done()
+		res.BShared, errB = Run(ctx, phase("b-with-a", creds[1], cfg.QuotaMBps/2))
+	}()
+	wg.Wait()
+	if errA != nil || errB != nil {
+		return nil, fmt.Errorf("bench: A with B: %v; B with A: %v", errA, errB)
+	}
+	res.AQuotaError = res.AShared.AckRateMBps/cfg.QuotaMBps - 1
+	res.BP99Rise = res.BShared.E2E.P99Ms/res.BAlone.E2E.P99Ms - 1
+	res.AHeld = math.Abs(res.AQuotaError) <= 0.10
+	res.BUnharmed = res.BP99Rise < 0.20
+	return res, nil
+}
+
+// WriteNoisyMarkdown renders a result as a table.
+func WriteNoisyMarkdown(r *NoisyResult) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "| tenant, phase | offered MB/s | acked MB/s | e2e p50 ms | p95 | p99 | p99.9 |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n")
+	row := func(name string, rr *RunResult) {
+		fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", name, rr.Workload.TargetMBps, rr.AckRateMBps,
+			rr.E2E.P50Ms, rr.E2E.P95Ms, rr.E2E.P99Ms, rr.E2E.P999Ms)
+	}
+	row("B alone", r.BAlone)
+	row("B with A", r.BShared)
+	row("A at 10x its quota", r.AShared)
+	fmt.Fprintf(&b, "\nQuota %.1f MB/s per tenant. A acknowledged %.2f MB/s: %+.1f%% of its quota (target within 10%%: %s). "+
+		"B's p99 end-to-end latency %.2f ms alone, %.2f ms with A: %+.1f%% (target below +20%%: %s).\n",
+		r.QuotaMBps, r.AShared.AckRateMBps, 100*r.AQuotaError, met(r.AHeld), r.BAlone.E2E.P99Ms, r.BShared.E2E.P99Ms, 100*r.BP99Rise, met(r.BUnharmed))
+	return b.String()
+}
+
+func met(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
+}
+
+// adminCall sends a JSON request to a node's admin API.
+func adminCall(ctx context.Context, addr, method, path string, body, out any) error {
+	var rd bytes.Buffer
+	if body != nil {
+		if err := json.NewEncoder(&rd).Encode(body); err != nil {
+			return err
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, &rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("bench: admin %s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("bench: admin %s %s: HTTP %d", method, path, resp.StatusCode)
+	}
+	if out != nil {
+		return json.NewDecoder(resp.Body).Decode(out)
+	}
+	return nil
+}
+
+// healthy reports whether a node's /healthz answers 200.
+func healthy(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+addr+"/healthz", nil)
+	if err != nil {
+		return false
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}

@@ -192,6 +192,24 @@ func tenantCommand(c *adminClient) *cobra.Command {
 			return printTenant(cc, t)
 		},
 	}))
+	cmd.AddCommand(jsonFlag(&cobra.Command{
+		Use: "usage ID", Short: "What a tenant used on the node asked (bytes, requests, throttling, storage, partitions): a bill sums the nodes", Args: cobra.ExactArgs(1),
+		RunE: func(cc *cobra.Command, args []string) error {
+			var u map[string]any
+			if err := c.do("GET", "/v1/tenants/"+url.PathEscape(args[0])+"/usage", nil, &u); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSON(cc.OutOrStdout(), u)
+			}
+			tw := tabwriter.NewWriter(cc.OutOrStdout(), 0, 4, 2, ' ', 0)
+			for _, k := range []string{"tenant", "produceBytes", "fetchBytes", "requests", "requestSeconds", "throttleSeconds",
+				"connections", "refusedConnections", "storedBytes", "partitionReplicas", "partitions"} {
+				fmt.Fprintf(tw, "%s:\t%v\n", k, u[k])
+			}
+			return tw.Flush()
+		},
+	}))
 	cmd.AddCommand(&cobra.Command{
 		Use: "delete ID", Short: "Delete a tenant with its topics, their data, and its keys", Args: cobra.ExactArgs(1),
 		RunE: func(cc *cobra.Command, args []string) error {

@@ -89,6 +89,7 @@ func (b *Broker) registerAdmin(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/tenants/{id}/quotas", b.admin(b.getQuotas))
 	mux.HandleFunc("PUT /v1/tenants/{id}/quotas", b.admin(b.setQuotas))
 	mux.HandleFunc("PATCH /v1/tenants/{id}/quotas", b.admin(b.setQuotas))
+	mux.HandleFunc("GET /v1/tenants/{id}/usage", b.admin(b.getUsage))
 }
 
 // quotaPatch is the body of PATCH .../quotas.
@@ -103,6 +104,25 @@ func (b *Broker) getQuotas(_ context.Context, s *tenant.Service, r *http.Request
 		return 0, nil, err
 	}
 	return http.StatusOK, q, nil
+}
+
+// getUsage answers a tenant's usage on this node (metering.go); a
+// controller-only node, which serves no Kafka, has none.
+func (b *Broker) getUsage(_ context.Context, s *tenant.Service, r *http.Request) (int, any, error) {
+	t, err := tenantArg(s, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if q := b.quotas.Load(); q != nil {
+		if u, ok := b.usage(q)[t.ID]; ok {
+			return http.StatusOK, u, nil
+		}
+	}
+	u := &TenantUsage{Tenant: t.ID, Throttle: map[string]float64{}}
+	for _, tp := range b.meta.Image().Topics(t.ID) {
+		u.Partitions += len(tp.Partitions)
+	}
+	return http.StatusOK, u, nil
 }
 
 func (b *Broker) setQuotas(ctx context.Context, s *tenant.Service, r *http.Request) (int, any, error) {

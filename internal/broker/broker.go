@@ -242,8 +242,9 @@ type Broker struct {
 	replicas            *replica.Manager
 	groups              *coord.Coordinator
 	txns                *coord.TxnCoordinator
-	tenants             atomic.Pointer[tenant.Service] // set once the metadata store is open
-	peers               *peers                         // requests to other brokers
+	tenants             atomic.Pointer[tenant.Service]      // set once the metadata store is open
+	peers               *peers                              // requests to other brokers
+	quotas              atomic.Pointer[tenant.QuotaManager] // quotas and metering; nil until Kafka is served
 	wire                *wire.Server
 	httpSrv             *httpServer
 	// coordLoaded signals watchTenancy that a coordinator partition loaded.
@@ -465,7 +466,8 @@ func (b *Broker) startKafka() error {
 			SampleLength: time.Duration(b.brokerInt("quota.window.size.seconds")) * time.Second,
 		},
 	})
-	b.reg.MustRegister(newQuotaCollector(quotas))
+	b.quotas.Store(quotas)
+	b.reg.MustRegister(newMeterCollector(b, quotas))
 	h := api.New(api.Config{
 		NodeID: b.cfg.NodeID, Meta: b.meta, Replicas: b.replicas, Groups: b.groups, Static: b.static(), Authorizer: authz,
 		Quotas:       quotas,

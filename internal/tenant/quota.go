@@ -14,12 +14,14 @@ import (
 // does on this broker and answers how long a tenant must be held back
 // (KIP-13, KIP-219), whether a connection may open, whether a partition
 // mutation may go ahead (KIP-599) and whether the tenant's storage is
-// full. Every method is safe for concurrent use; each tenant's state has
-// its own lock, held only for arithmetic.
+// full. It also meters every tenant, quotas or not: bytes produced and
+// fetched, requests and their handling time (Stats), what a bill is
+// computed from. Every method is safe for concurrent use; each tenant's
+// state has its own lock, held only for arithmetic.
 type QuotaManager struct {
 	cfg QuotaConfig
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	tenants map[meta.TenantID]*quotaState
 	// nextPrune is the map size at which deleted tenants are forgotten.
 	nextPrune int
@@ -70,9 +72,11 @@ type quotaState struct {
 	storage   int64
 	storageAt time.Time
 	// Counters for Stats.
-	bytes     [2]int64 // by quotaProduce, quotaFetch
-	throttled [quotaKinds]time.Duration
-	refused   int64
+	bytes       [2]int64 // by quotaProduce, quotaFetch
+	requests    int64
+	requestTime time.Duration
+	throttled   [quotaKinds]time.Duration
+	refused     int64
 }
 
 // Kinds of throttle, indexes of quotaState.throttled and names in Stats.
@@ -86,12 +90,16 @@ const (
 
 var quotaKindNames = [quotaKinds]string{"produce", "fetch", "request", "mutation"}
 
-// QuotaStats is what one tenant's quotas did on this broker since it
-// started. Tenants are tracked once they connect or a quota of theirs is
-// used; bytes are counted only while their byte rate quota is set.
+// QuotaStats is what one tenant did on this broker since it started, and
+// what its quotas did to it. Tenants are tracked once they connect.
 type QuotaStats struct {
-	Tenant                   meta.TenantID
+	Tenant meta.TenantID
+	// ProduceBytes are record batch bytes appended, FetchBytes returned
+	// to consumers; Requests and RequestTime count every request handled
+	// and its handling time (waits excluded, as for request_percentage).
 	ProduceBytes, FetchBytes int64
+	Requests                 int64
+	RequestTime              time.Duration
 	// Throttled is the throttle time handed out, by quota: produce, fetch,
 	// request, mutation.
 	Throttled          map[string]time.Duration
@@ -101,16 +109,17 @@ type QuotaStats struct {
 
 // Stats returns the tracked tenants' counters, in no particular order.
 func (m *QuotaManager) Stats() []QuotaStats {
-	m.mu.Lock()
+	m.mu.RLock()
 	states := make(map[meta.TenantID]*quotaState, len(m.tenants))
 	for id, s := range m.tenants {
 		states[id] = s
 	}
-	m.mu.Unlock()
+	m.mu.RUnlock()
 	out := make([]QuotaStats, 0, len(states))
 	for id, s := range states {
 		s.mu.Lock()
 		st := QuotaStats{Tenant: id, ProduceBytes: s.bytes[quotaProduce], FetchBytes: s.bytes[quotaFetch],
+			Requests: s.requests, RequestTime: s.requestTime,
 			Throttled: map[string]time.Duration{}, Connections: s.conns, RefusedConnections: s.refused}
 		for k, d := range s.throttled {
 			st.Throttled[quotaKindNames[k]] = d
@@ -145,10 +154,15 @@ func NewQuotaManager(cfg QuotaConfig) *QuotaManager {
 // longer exist are forgotten whenever the map has doubled since the last
 // sweep, so it stays bounded by the tenants that exist.
 func (m *QuotaManager) state(tenant meta.TenantID) *quotaState {
+	m.mu.RLock()
+	s, ok := m.tenants[tenant]
+	m.mu.RUnlock()
+	if ok {
+		return s
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s, ok := m.tenants[tenant]
-	if ok {
+	if s, ok := m.tenants[tenant]; ok {
 		return s
 	}
 	if len(m.tenants) >= m.nextPrune {
@@ -172,14 +186,10 @@ func (m *QuotaManager) quotas(tenant meta.TenantID) meta.Quotas {
 	return q
 }
 
-// recordRate records v into the rate of a kind and returns the throttle,
-// if the quota is set.
+// recordRate meters v and, if the quota is set, records it into the rate
+// of its kind and returns the throttle.
 func (m *QuotaManager) recordRate(tenant meta.TenantID, quota *int64, kind int, v float64) time.Duration {
-	if quota == nil {
-		return 0
-	}
 	s := m.state(tenant)
-	now := m.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.request
@@ -190,7 +200,14 @@ func (m *QuotaManager) recordRate(tenant meta.TenantID, quota *int64, kind int, 
 	case quotaFetch:
 		r = s.fetch
 		s.bytes[kind] += int64(v)
+	case quotaRequest:
+		s.requests++
+		s.requestTime += time.Duration(v * float64(time.Millisecond))
 	}
+	if quota == nil {
+		return 0
+	}
+	now := m.cfg.Now()
 	r.Record(now, v)
 	th := r.Throttle(now, float64(*quota))
 	s.throttled[kind] += th
@@ -228,13 +245,14 @@ func (m *QuotaManager) Fetch(tenant meta.TenantID, bytes int) time.Duration {
 // the throttle: request_percentage is a percentage of one handler's time,
 // so a quota of 50 allows half a second of handling per second.
 func (m *QuotaManager) RequestTime(tenant meta.TenantID, d time.Duration) time.Duration {
+	v := float64(d) / float64(time.Millisecond)
 	q := m.quotas(tenant).RequestPercentage
 	if q == nil {
-		return 0
+		return m.recordRate(tenant, nil, quotaRequest, v)
 	}
 	// Measured in milliseconds: a quota of p percent is 10*p ms per second.
 	ms := 10 * *q
-	return m.recordRate(tenant, &ms, quotaRequest, float64(d)/float64(time.Millisecond))
+	return m.recordRate(tenant, &ms, quotaRequest, v)
 }
 
 // ErrConnectionQuota refuses a connection over its tenant's connection

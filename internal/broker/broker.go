@@ -461,6 +461,8 @@ func (b *Broker) startKafka() error {
 	}
 	quotas := tenant.NewQuotaManager(tenant.QuotaConfig{
 		Lookup: tenant.ImageLookup(b.meta.Image), StorageBytes: b.tenantStorage,
+		ProduceCapacity: float64(b.brokerInt("quota.broker.produce.bytes.per.second")),
+		FetchCapacity:   float64(b.brokerInt("quota.broker.fetch.bytes.per.second")),
 		Rates: tenant.RateConfig{
 			Samples:      int(b.brokerInt("quota.window.num")),
 			SampleLength: time.Duration(b.brokerInt("quota.window.size.seconds")) * time.Second,

@@ -332,6 +332,17 @@ var brokerOnlyDefs = []*Def{
 		Validate: atLeast(1),
 	},
 	{
+		Name: "quota.broker.produce.bytes.per.second", Type: Long, Default: str("0"), ReadOnly: true,
+		Doc: "This broker's own produce byte rate limit (Strata); 0: none. When the produce quotas of the tenants " +
+			"active on the broker add up to more, each is scaled down in the same proportion; a tenant without a quota counts the whole limit.",
+		Validate: atLeast(0),
+	},
+	{
+		Name: "quota.broker.fetch.bytes.per.second", Type: Long, Default: str("0"), ReadOnly: true,
+		Doc:      "This broker's own fetch byte rate limit (Strata); 0: none. Scales the tenants' fetch quotas as quota.broker.produce.bytes.per.second does produce.",
+		Validate: atLeast(0),
+	},
+	{
 		Name: "quota.window.num", Type: Int, Default: str("11"), ReadOnly: true,
 		Doc:      "The number of samples kept in memory for tenant byte-rate and request-time quotas.",
 		Validate: atLeast(1),

@@ -3,6 +3,7 @@ package tenant
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/strata-db/strata/internal/meta"
@@ -25,6 +26,11 @@ type QuotaManager struct {
 	tenants map[meta.TenantID]*quotaState
 	// nextPrune is the map size at which deleted tenants are forgotten.
 	nextPrune int
+
+	// scales are the produce and fetch capacity scales (capacity.go),
+	// recomputed at most every scaleRecompute.
+	scaleMu sync.Mutex
+	scales  [2]capacityScale
 }
 
 // ImageLookup is QuotaConfig.Lookup over a metadata image source.
@@ -55,6 +61,10 @@ type QuotaConfig struct {
 	StorageBytes func(meta.TenantID) int64
 	// StorageRecheck is how long a storage measurement is reused.
 	StorageRecheck time.Duration
+	// ProduceCapacity and FetchCapacity are this broker's own byte rate
+	// limits (bytes/s; 0: none). Near them, every tenant's byte rate
+	// quota is scaled down in proportion (capacity.go).
+	ProduceCapacity, FetchCapacity float64
 	// Now is the clock; time.Now by default.
 	Now func() time.Time
 }
@@ -67,6 +77,9 @@ type quotaState struct {
 	connRate  *Rate
 	conns     int64
 	mutations TokenBucket
+	// lastActive is when the tenant last produced and fetched (Unix ns),
+	// for the capacity scale.
+	lastActive [2]atomic.Int64
 	// storage is the last measurement of the tenant's bytes, taken at
 	// storageAt.
 	storage   int64
@@ -204,12 +217,16 @@ func (m *QuotaManager) recordRate(tenant meta.TenantID, quota *int64, kind int, 
 		s.requests++
 		s.requestTime += time.Duration(v * float64(time.Millisecond))
 	}
-	if quota == nil {
+	now := m.cfg.Now()
+	if kind == quotaProduce || kind == quotaFetch {
+		s.lastActive[kind].Store(now.UnixNano())
+	}
+	limit, limited := m.limit(kind, quota, now)
+	if !limited {
 		return 0
 	}
-	now := m.cfg.Now()
 	r.Record(now, v)
-	th := r.Throttle(now, float64(*quota))
+	th := r.Throttle(now, limit)
 	s.throttled[kind] += th
 	return th
 }
@@ -224,14 +241,15 @@ func (m *QuotaManager) Produce(tenant meta.TenantID, bytes int) time.Duration {
 // fetch that arrives meanwhile is answered empty with this throttle
 // (KIP-219: throttle before reading).
 func (m *QuotaManager) FetchThrottle(tenant meta.TenantID) time.Duration {
-	q := m.quotas(tenant).FetchBytesRate
-	if q == nil {
+	now := m.cfg.Now()
+	limit, limited := m.limit(quotaFetch, m.quotas(tenant).FetchBytesRate, now)
+	if !limited {
 		return 0
 	}
 	s := m.state(tenant)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	th := s.fetch.Throttle(m.cfg.Now(), float64(*q))
+	th := s.fetch.Throttle(now, limit)
 	s.throttled[quotaFetch] += th
 	return th
 }

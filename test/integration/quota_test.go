@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -180,4 +181,41 @@ func produceFor(t *testing.T, cl *kgo.Client, d time.Duration, n ...int) int {
 		t.Fatal(failed)
 	}
 	return acked
+}
+
+// TestBrokerCapacityScalesQuotas: a broker whose own produce limit is
+// 300,000 B/s hosts two tenants with quotas of 300,000 B/s each; both
+// producing flat out, each is held to about half of its quota (Kora's
+// proportional scaling) and the broker to its limit.
+func TestBrokerCapacityScalesQuotas(t *testing.T) {
+	const capacity = 300_000
+	b, a, c := twoTenants(t, func(cfg *broker.Config) {
+		cfg.Static["quota.broker.produce.bytes.per.second"] = strconv.Itoa(capacity)
+	})
+	var clients []*kgo.Client
+	for _, cred := range []brokertest.Credential{a, c} {
+		setQuotas(t, b, cred.Tenant, map[string]any{"produceBytesRate": capacity})
+		brokertest.CreateTopic(t, kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), cred)), "cap", 1, nil)
+		clients = append(clients, brokertest.SASLClient(t, b.KafkaAddr(), cred, kgo.DefaultProduceTopic("cap"),
+			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(64)))
+	}
+	got := make([]int, len(clients))
+	var wg sync.WaitGroup
+	for i, cl := range clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); got[i] = produceFor(t, cl, quotaRun) }()
+	}
+	wg.Wait()
+	total := 0
+	for i, n := range got {
+		rate := float64(n) / quotaRun.Seconds()
+		t.Logf("tenant %d: %.0f B/s against a quota of %d B/s scaled by half", i, rate, capacity)
+		if rate < 0.4*capacity || rate > 0.6*capacity {
+			t.Errorf("tenant %d at %.0f B/s, want about %d", i, rate, capacity/2)
+		}
+		total += n
+	}
+	if rate := float64(total) / quotaRun.Seconds(); rate > 1.1*capacity {
+		t.Errorf("the broker took %.0f B/s, over its limit of %d", rate, capacity)
+	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -480,6 +481,12 @@ func (b *Broker) startKafka() error {
 	})
 	wc := wire.DefaultConfig()
 	wc.MaxRequestBytes = int32(b.brokerInt("socket.request.max.bytes"))
+	if q := b.brokerInt("queued.max.request.bytes"); q > 0 {
+		wc.MaxQueuedBytes = max(q, int64(wc.MaxRequestBytes))
+	}
+	if m := b.brokerInt("max.connections"); m < math.MaxInt32 {
+		wc.MaxConnections = int(m)
+	}
 	wc.IdleTimeout = b.brokerDuration("connections.max.idle.ms")
 	wc.DefaultTenant = string(meta.DefaultTenant)
 	if b.cfg.Auth == AuthSASL {

@@ -416,6 +416,17 @@ var brokerOnlyDefs = []*Def{
 			"the leader will remove the follower from ISR.",
 	},
 	{
+		Name: "queued.max.request.bytes", Type: Long, Default: str("536870912"), ReadOnly: true,
+		Doc: "The number of queued bytes allowed before no more requests are read; -1: no limit. " +
+			"Strata counts requests larger than 64 KiB, from reading until handled; its default is 512 MiB (Kafka's is -1).",
+		Validate: atLeast(-1),
+	},
+	{
+		Name: "max.connections", Type: Int, Default: str("2147483647"), ReadOnly: true,
+		Doc:      "The maximum number of connections the broker allows at any time; further ones are closed on accept.",
+		Validate: atLeast(1),
+	},
+	{
 		Name: "socket.request.max.bytes", Type: Int, Default: str("104857600"), ReadOnly: true,
 		Doc:      "The maximum number of bytes in a socket request.",
 		Validate: atLeast(1),

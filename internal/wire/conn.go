@@ -72,6 +72,9 @@ type pending struct {
 	// backsOff: the response tells the client to back off by itself
 	// (KIP-219), so the connection is held back after it is sent.
 	backsOff bool
+	// held is what the request holds of the server's queued bytes
+	// (limits.go), released once it is handled.
+	held int64
 }
 
 // conn runs one connection as three goroutines connected by bounded
@@ -134,18 +137,28 @@ func (c *conn) serve(ctx context.Context) {
 		c.write()
 	}()
 	go c.process(ctx)
-	c.read(br)
+	c.read(ctx, br)
 	<-writerDone
 	c.nc.Close()
 }
 
 // read decodes frames until the peer closes, a frame is bad, or the server
 // stops reading (via a past read deadline).
-func (c *conn) read(br *bufio.Reader) {
+func (c *conn) read(ctx context.Context, br *bufio.Reader) {
 	defer close(c.reqs)
+	// A wait for queued bytes ends with the connection's handling.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		c.waitUnmuted()
-		p, err := c.readOne(br)
+		p, err := c.readOne(ctx, br)
 		if err != nil {
 			c.logReadEnd(err)
 			return
@@ -153,6 +166,7 @@ func (c *conn) read(br *bufio.Reader) {
 		select {
 		case c.reqs <- p:
 		case <-c.done:
+			c.srv.limits.release(p.held)
 			return
 		}
 	}
@@ -172,17 +186,32 @@ func (c *conn) logReadEnd(err error) {
 	}
 }
 
-func (c *conn) readOne(br *bufio.Reader) (pending, error) {
-	frame, err := c.readFrame(br, c.srv.cfg.MaxRequestBytes, "socket.request.max.bytes")
+func (c *conn) readOne(ctx context.Context, br *bufio.Reader) (pending, error) {
+	var held int64
+	frame, err := c.readFrameHeld(ctx, br, c.srv.cfg.MaxRequestBytes, "socket.request.max.bytes", &held)
 	if err != nil {
+		c.srv.limits.release(held)
 		return pending{}, err
 	}
-	return c.decode(frame)
+	p, err := c.decode(frame)
+	if err != nil {
+		c.srv.limits.release(held)
+		return pending{}, err
+	}
+	p.held = held
+	return p, nil
 }
 
 // readFrame reads one size-prefixed frame of at most limit bytes (the
 // config limitName).
 func (c *conn) readFrame(br *bufio.Reader, limit int32, limitName string) ([]byte, error) {
+	return c.readFrameHeld(context.Background(), br, limit, limitName, nil)
+}
+
+// readFrameHeld is readFrame; with held, the body is read only once the
+// server's queued bytes have room for it (limits.go), and held is set to
+// what it took.
+func (c *conn) readFrameHeld(ctx context.Context, br *bufio.Reader, limit int32, limitName string, held *int64) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	// Shutdown marks the server stopping before it sets a past read
 	// deadline; checking after setting ours means a deadline set between
@@ -198,6 +227,14 @@ func (c *conn) readFrame(br *bufio.Reader, limit int32, limitName string) ([]byt
 	size := int32(binary.BigEndian.Uint32(sizeBuf[:]))
 	if size < 0 || size > limit {
 		return nil, fmt.Errorf("%w: request of %d bytes exceeds %s %d", ErrMalformed, size, limitName, limit)
+	}
+	if held != nil {
+		var err error
+		if *held, err = c.srv.limits.hold(ctx, size); err != nil {
+			return nil, err
+		}
+		// Waiting for room may take long: the body's deadline starts now.
+		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	}
 	frame := make([]byte, size)
 	if _, err := io.ReadFull(br, frame); err != nil {
@@ -267,10 +304,17 @@ func (c *conn) refuseVersion(h header, api API, body kmsg.Request) (pending, err
 
 // process runs handlers in request order.
 func (c *conn) process(ctx context.Context) {
+	// Last: requests read but left unhandled give back their bytes.
+	defer func() {
+		for p := range c.reqs {
+			c.srv.limits.release(p.held)
+		}
+	}()
 	defer close(c.out)
 	defer close(c.done)
 	for p := range c.reqs {
 		if p.req == nil {
+			c.srv.limits.release(p.held)
 			c.out <- p.frame
 			continue
 		}
@@ -281,6 +325,7 @@ func (c *conn) process(ctx context.Context) {
 		} else {
 			frame, err = c.handle(ctx, &p)
 		}
+		c.srv.limits.release(p.held)
 		if !p.backsOff {
 			c.holdBack(ctx, p.req.Throttle) // before the response: older clients
 		}

@@ -13,6 +13,7 @@ type metrics struct {
 	failures    *prometheus.CounterVec
 	latency     *prometheus.HistogramVec
 	connections prometheus.Gauge
+	refused     prometheus.Counter
 	bytesIn     prometheus.Counter
 	bytesOut    prometheus.Counter
 }
@@ -31,13 +32,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 18),
 		}, []string{"api"}),
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{Name: "strata_connections", Help: "Open Kafka connections."}),
+		refused:     prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_connections_refused_total", Help: "Connections closed on accept: max.connections reached."}),
 		bytesIn:     prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_network_received_bytes_total", Help: "Request bytes received."}),
 		bytesOut:    prometheus.NewCounter(prometheus.CounterOpts{Name: "strata_network_sent_bytes_total", Help: "Response bytes sent."}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.failures, m.latency, m.connections, m.bytesIn, m.bytesOut} {
+	for _, c := range []prometheus.Collector{m.requests, m.failures, m.latency, m.connections, m.refused, m.bytesIn, m.bytesOut} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -28,6 +28,14 @@ type Config struct {
 	// MaxQueuedRequests bounds the requests read ahead, and the responses
 	// waiting to be written, per connection.
 	MaxQueuedRequests int
+	// MaxQueuedBytes is queued.max.request.bytes: the bytes of requests
+	// larger than smallFrame read and not yet handled, over all
+	// connections; a connection that would pass it waits before reading
+	// the body (TCP backpressure on its client). 0: unbounded.
+	MaxQueuedBytes int64
+	// MaxConnections is max.connections: connections beyond it are closed
+	// as soon as they are accepted. 0: unbounded.
+	MaxConnections int
 	// DefaultTenant is assigned to every connection of a listener without
 	// authentication.
 	DefaultTenant string
@@ -68,6 +76,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("wire: idle timeout must be positive")
 	case c.MaxQueuedRequests < 1:
 		return fmt.Errorf("wire: max queued requests must be at least 1")
+	case c.MaxQueuedBytes > 0 && c.MaxQueuedBytes < int64(c.MaxRequestBytes):
+		return fmt.Errorf("wire: queued.max.request.bytes %d is below socket.request.max.bytes %d", c.MaxQueuedBytes, c.MaxRequestBytes)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("wire: max connections must not be negative")
 	case c.MaxReauth < 0:
 		return fmt.Errorf("wire: max re-authentication time must not be negative")
 	case c.CertAuth != nil && (c.TLS == nil || c.TLS.ClientAuth != tls.RequireAndVerifyClientCert):
@@ -84,6 +96,7 @@ type Server struct {
 	mux     *Mux
 	log     *slog.Logger
 	metrics *metrics
+	limits  *limits
 
 	ctx    context.Context // handlers' context; cancelled when shutdown starts
 	cancel context.CancelFunc
@@ -111,7 +124,7 @@ func NewServer(cfg Config, mux *Mux) (*Server, error) {
 	}
 	registerSASL(mux)
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Server{cfg: cfg, mux: mux, log: cfg.Logger, metrics: m, ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
+	return &Server{cfg: cfg, mux: mux, log: cfg.Logger, metrics: m, limits: newLimits(cfg), ctx: ctx, cancel: cancel, conns: map[*conn]struct{}{}}, nil
 }
 
 // Serve accepts connections on ln until it is closed by Shutdown.
@@ -157,6 +170,12 @@ func (s *Server) start(nc net.Conn) {
 	s.mu.Lock()
 	if s.stopping.Load() {
 		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	if max := s.cfg.MaxConnections; max > 0 && len(s.conns) >= max {
+		s.mu.Unlock()
+		s.refuseConnection(info.Remote)
 		nc.Close()
 		return
 	}

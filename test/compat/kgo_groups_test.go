@@ -49,7 +49,7 @@ func kadmDescribeGroup(t *testing.T, addr, group, topic string) describedGroup {
 
 func kadmListGroups(t *testing.T, addr string) map[string]string {
 	t.Helper()
-	listed, err := brokertest.Admin(t, addr).ListGroups(brokertest.Context(t, 10*time.Second))
+	listed, err := kadmClient(t, addr).ListGroups(brokertest.Context(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("kadm list groups: %v", err)
 	}
@@ -62,8 +62,11 @@ func kadmListGroups(t *testing.T, addr string) map[string]string {
 
 // kgoMember is kgo's goMemberFunc.
 func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut) error {
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(addr), kgo.ClientID(spec.ClientID),
+	opts, err := kgoOpts(addr)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, kgo.ClientID(spec.ClientID),
 		kgo.ConsumerGroup(spec.Group), kgo.ConsumeTopics(spec.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(time.Duration(spec.SessionTimeoutMs) * time.Millisecond),
@@ -84,7 +87,7 @@ func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			out.Log("lost %v", m[spec.Topic])
 		}),
-	}
+	)
 	if spec.Commit {
 		opts = append(opts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
 	}

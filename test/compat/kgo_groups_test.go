@@ -62,11 +62,8 @@ func kadmListGroups(t *testing.T, addr string) map[string]string {
 
 // kgoMember is kgo's goMemberFunc.
 func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut) error {
-	opts, err := kgoOpts(addr)
-	if err != nil {
-		return err
-	}
-	opts = append(opts, kgo.ClientID(spec.ClientID),
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(hostPort(addr)), kgo.ClientID(spec.ClientID),
 		kgo.ConsumerGroup(spec.Group), kgo.ConsumeTopics(spec.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(time.Duration(spec.SessionTimeoutMs) * time.Millisecond),
@@ -87,7 +84,12 @@ func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut
 		kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, m map[string][]int32) {
 			out.Log("lost %v", m[spec.Topic])
 		}),
-	)
+	}
+	sec, err := kgoSecurity(addr)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, sec...)
 	if spec.Commit {
 		opts = append(opts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
 	}

@@ -122,13 +122,13 @@ func (s *security) librdkafka() map[string]string {
 	return props
 }
 
-// kgoOpts are franz-go's options for the address's security: its seed
-// broker, SASL and TLS.
-func kgoOpts(addr string) ([]kgo.Opt, error) {
-	hp, sec := splitAddr(addr)
-	opts := []kgo.Opt{kgo.SeedBrokers(hp)}
+// kgoSecurity are franz-go's options for the address's security: SASL
+// and TLS.
+func kgoSecurity(addr string) ([]kgo.Opt, error) {
+	_, sec := splitAddr(addr)
+	var opts []kgo.Opt
 	if sec == nil {
-		return opts, nil
+		return nil, nil
 	}
 	cfg, err := sec.tlsConfig()
 	if err != nil {
@@ -145,12 +145,10 @@ func kgoOpts(addr string) ([]kgo.Opt, error) {
 // security settings.
 func kgoClient(t *testing.T, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	base, err := kgoOpts(addr)
+	base, err := kgoSecurity(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// brokertest.Client seeds with its address; the later SeedBrokers in
-	// base wins, which is the same host:port.
 	return brokertest.Client(t, hostPort(addr), append(base, opts...)...)
 }
 

@@ -5,28 +5,39 @@ package compat
 
 import (
 	"fmt"
+	"log"
+	"os"
 	"testing"
 
 	"github.com/IBM/sarama"
 	"github.com/xdg-go/scram"
 )
 
-// TestSaramaSecurity runs the security scenarios with sarama at its
-// default protocol version.
+// TestSaramaSecurity runs the security scenarios with sarama at the
+// protocol versions of TestSarama's columns.
 func TestSaramaSecurity(t *testing.T) {
-	v := sarama.V4_0_0_0
-	runSecurityScenarios(t, secureClient{
-		client: client{
-			name: "sarama", opts: binaryOpts,
-			produce: func(t *testing.T, addr, topic, codec string, recs []record) map[pos]record {
-				return saramaProduce(t, v, addr, topic, codec, recs)
-			},
-			consume: func(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record {
-				return saramaConsume(t, v, addr, topic, ends)
-			},
-		},
-		groups: saramaGroups("sarama", v),
-	})
+	if debugLogs() {
+		sarama.Logger = log.New(os.Stderr, "[sarama] ", log.Lmicroseconds)
+	}
+	for _, v := range []struct {
+		name    string
+		version sarama.KafkaVersion
+	}{{"sarama", sarama.V4_0_0_0}, {"sarama-2.1", sarama.V2_1_0_0}, {"sarama-0.11", sarama.V0_11_0_0}} {
+		t.Run(v.name, func(t *testing.T) {
+			runSecurityScenarios(t, secureClient{
+				client: client{
+					name: v.name, opts: binaryOpts,
+					produce: func(t *testing.T, addr, topic, codec string, recs []record) map[pos]record {
+						return saramaProduce(t, v.version, addr, topic, codec, recs)
+					},
+					consume: func(t *testing.T, addr, topic string, ends map[int32]int64) map[pos]record {
+						return saramaConsume(t, v.version, addr, topic, ends)
+					},
+				},
+				groups: saramaGroups(v.name, v.version),
+			})
+		})
+	}
 }
 
 // saramaAddrs sets cfg's SASL and TLS for a bootstrap address and returns
@@ -44,6 +55,12 @@ func saramaAddrs(cfg *sarama.Config, addr string) ([]string, error) {
 		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tlsCfg
 	}
 	cfg.Net.SASL.Enable, cfg.Net.SASL.Handshake = true, true
+	if !cfg.Version.IsAtLeast(sarama.V1_0_0_0) {
+		// SaslHandshake v1 and SaslAuthenticate came with Kafka 1.0:
+		// older versions send a v0 handshake, then bare tokens, and sarama
+		// then sends no ApiVersions first.
+		cfg.Net.SASL.Version, cfg.ApiVersionsRequest = sarama.SASLHandshakeV0, false
+	}
 	cfg.Net.SASL.User, cfg.Net.SASL.Password = sec.User, sec.Password
 	switch sec.Mechanism {
 	case mechPlain:

@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/internal/broker/brokertest"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // The security scenarios.
@@ -76,6 +78,27 @@ func startSecureNodes(t *testing.T) *secureNodes {
 	s := brokertest.Start(t, brokertest.WithSASL, brokertest.WithTLS(t, n.ca, nil))
 	n.ssl = s.KafkaAddr()
 	n.sslCred = brokertest.CreateKey(t, s, brokertest.CreateTenant(t, s, "tenant-ssl"))
+	// So that a pass means the client authenticated (and encrypted):
+	// clients without SASL, with a wrong secret, or without TLS get
+	// nowhere.
+	wrong := n.creds["A"]
+	wrong.Secret += "x"
+	for what, addr := range map[string]string{
+		"without SASL":               n.sasl,
+		"with a wrong secret":        n.addr(false, wrong, mechSCRAM512),
+		"over SASL_SSL without TLS":  secureAddr(n.ssl, security{Protocol: protoSASLPlaintext, Mechanism: mechSCRAM512, User: n.sslCred.Key, Password: n.sslCred.Secret}),
+		"over SASL_SSL without SASL": "",
+	} {
+		var cl *kgo.Client
+		if addr == "" {
+			cl = brokertest.Client(t, n.ssl, brokertest.DialTLS(n.ca), kgo.RequestRetries(0))
+		} else {
+			cl = kgoClient(t, addr, kgo.RequestRetries(0))
+		}
+		if _, err := kadm.NewClient(cl).ListTopics(brokertest.Context(t, 10*time.Second)); err == nil {
+			t.Fatalf("a client %s lists topics", what)
+		}
+	}
 	return n
 }
 
@@ -92,6 +115,14 @@ func (n *secureNodes) addr(ssl bool, c brokertest.Credential, mechanism string) 
 func runSecurityScenarios(t *testing.T, c secureClient) {
 	n := startSecureNodes(t)
 	a := n.creds["A"]
+	if why, ok := c.groups.missing[scGroupConsume]; ok && c.groups.start == nil {
+		if c.missing == nil {
+			c.missing = map[string]string{}
+		}
+		if _, ok := c.missing[scTenants]; !ok {
+			c.missing[scTenants] = "no group member: " + why
+		}
+	}
 	tenantsMech := c.tenantsMechanism
 	if tenantsMech == "" {
 		tenantsMech = mechSCRAM512

@@ -34,7 +34,11 @@ func TestConfluentGo(t *testing.T) {
 // confluentConfig is the common configuration; STRATA_TEST_LOG=debug turns
 // on librdkafka's debug log (to stderr).
 func confluentConfig(addr string, extra kafka.ConfigMap) *kafka.ConfigMap {
-	cfg := kafka.ConfigMap{"bootstrap.servers": addr, "client.id": "strata-compat"}
+	hp, sec := splitAddr(addr)
+	cfg := kafka.ConfigMap{"bootstrap.servers": hp, "client.id": "strata-compat"}
+	for k, v := range sec.librdkafka() {
+		cfg[k] = v
+	}
 	if debugLogs() {
 		cfg["debug"] = "broker,protocol,topic,msg,fetch"
 	}

@@ -23,8 +23,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/strata-db/strata/internal/broker/brokertest"
 )
 
 // groupEvent is one thing a member reported, stamped when it arrived.
@@ -407,7 +405,7 @@ func (o *memberOut) Error(err error) { o.emit(memberEvent{Ev: "error", Msg: err.
 // watchCommits polls group's committed offsets of topic every 200 ms until
 // the test ends and logs each advance as a commit of member "kadm".
 func watchCommits(t *testing.T, addr, group, topic string, log *groupLog) {
-	adm := brokertest.Admin(t, addr)
+	adm := kadmClient(t, addr)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	t.Cleanup(func() {

@@ -466,7 +466,7 @@ func sortedInt32s(ps []int32) []int32 {
 // older versions state Dead.
 func kadmDescribe(t *testing.T, addr, group string) kadm.DescribedGroup {
 	t.Helper()
-	ds, err := brokertest.Admin(t, addr).DescribeGroups(brokertest.Context(t, 10*time.Second), group)
+	ds, err := kadmClient(t, addr).DescribeGroups(brokertest.Context(t, 10*time.Second), group)
 	if err != nil {
 		t.Fatalf("kadm describe group %s: %v", group, err)
 	}
@@ -684,7 +684,7 @@ func waitCommitted(t *testing.T, addr, group, topic string, log *groupLog) {
 // that has one.
 func kadmCommitted(t *testing.T, addr, group, topic string) map[int32]int64 {
 	t.Helper()
-	resps, err := brokertest.Admin(t, addr).FetchOffsets(brokertest.Context(t, 10*time.Second), group)
+	resps, err := kadmClient(t, addr).FetchOffsets(brokertest.Context(t, 10*time.Second), group)
 	if err == nil {
 		err = resps.Error()
 	}
@@ -717,7 +717,7 @@ type groupProducer struct {
 }
 
 func newGroupProducer(t *testing.T, addr, topic string) *groupProducer {
-	cl := brokertest.Client(t, addr, kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(),
+	cl := kgoClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.DisableIdempotentWrite(),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(5*time.Millisecond))
 	return &groupProducer{t: t, cl: cl, rng: brokertest.Rand(t), sent: map[pos]record{}}
 }

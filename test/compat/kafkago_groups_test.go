@@ -110,7 +110,7 @@ func kafkagoMember(ctx context.Context, addr string, spec memberSpec, out *membe
 	}
 	session := time.Duration(spec.SessionTimeoutMs) * time.Millisecond
 	cfg := kafka.ReaderConfig{
-		Brokers:           []string{addr},
+		Brokers:           []string{hostPort(addr)},
 		GroupID:           spec.Group,
 		Topic:             spec.Topic,
 		Dialer:            &kafka.Dialer{ClientID: spec.ClientID, Timeout: 10 * time.Second},
@@ -123,6 +123,9 @@ func kafkagoMember(ctx context.Context, addr string, spec memberSpec, out *membe
 		MaxWait:           kafkagoMaxWait,
 	}
 	cfg.Logger, cfg.ErrorLogger = kafkagoMemberLoggers(out)
+	if err := kafkagoSecureDialer(cfg.Dialer, addr); err != nil {
+		return err
+	}
 	r := kafka.NewReader(cfg)
 	for {
 		m, err := r.FetchMessage(ctx)
@@ -160,9 +163,12 @@ func kafkagoMemberLoggers(out *memberOut) (info, errs kafka.Logger) {
 func kafkagoGenerations(ctx context.Context, addr string, spec memberSpec, out *memberOut) error {
 	session := time.Duration(spec.SessionTimeoutMs) * time.Millisecond
 	dialer := &kafka.Dialer{ClientID: spec.ClientID, Timeout: 10 * time.Second}
+	if err := kafkagoSecureDialer(dialer, addr); err != nil {
+		return err
+	}
 	cfg := kafka.ConsumerGroupConfig{
 		ID:                spec.Group,
-		Brokers:           []string{addr},
+		Brokers:           []string{hostPort(addr)},
 		Dialer:            dialer,
 		Topics:            []string{spec.Topic},
 		SessionTimeout:    session,
@@ -205,7 +211,7 @@ func kafkagoGenerations(ctx context.Context, addr string, spec memberSpec, out *
 func kafkagoPartition(ctx context.Context, addr string, dialer *kafka.Dialer, spec memberSpec,
 	gen *kafka.Generation, a kafka.PartitionAssignment, out *memberOut) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{addr}, Topic: spec.Topic, Partition: a.ID, Dialer: dialer,
+		Brokers: []string{hostPort(addr)}, Topic: spec.Topic, Partition: a.ID, Dialer: dialer,
 		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: kafkagoMaxWait,
 	})
 	defer r.Close()

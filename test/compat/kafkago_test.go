@@ -66,10 +66,11 @@ func kafkagoProduce(t *testing.T, addr, topic, codec string, recs []record) map[
 	// A Transport of its own: the shared DefaultTransport caches metadata
 	// for its TTL and would reject a topic created since by another client.
 	transport := &kafka.Transport{}
+	kafkagoSecureTransport(t, transport, addr)
 	defer transport.CloseIdleConnections()
 	w := &kafka.Writer{
 		Transport:    transport,
-		Addr:         kafka.TCP(addr),
+		Addr:         kafka.TCP(hostPort(addr)),
 		Topic:        topic,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
@@ -159,7 +160,8 @@ func kafkagoConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[
 			}
 		})
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:     []string{addr},
+			Brokers:     []string{hostPort(addr)},
+			Dialer:      kafkagoDialer(t, addr),
 			Topic:       topic,
 			Partition:   int(p),
 			StartOffset: kafka.FirstOffset,

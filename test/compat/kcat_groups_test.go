@@ -45,7 +45,7 @@ func kcatGroups() groupClient {
 // always auto-commits.
 func kcatMember(t *testing.T, addr string, spec memberSpec, log *groupLog) groupMember {
 	t.Helper()
-	args := []string{"-b", addr, "-G", spec.Group, spec.Topic, "-J", "-u",
+	args := []string{"-b", hostPort(addr), "-G", spec.Group, spec.Topic, "-J", "-u",
 		"-X", "client.id=" + spec.ClientID,
 		"-X", "auto.offset.reset=earliest",
 		"-X", "enable.auto.commit=true",
@@ -55,6 +55,7 @@ func kcatMember(t *testing.T, addr string, spec memberSpec, log *groupLog) group
 		"-X", fmt.Sprintf("max.poll.interval.ms=%d", spec.RebalanceTimeoutMs),
 		"-X", "fetch.wait.max.ms=200",
 	}
+	args = append(args, kcatSecurity(addr)...)
 	if debugLogs() {
 		args = append(args, "-d", "cgrp,protocol,fetch")
 	}

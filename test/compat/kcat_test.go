@@ -59,7 +59,7 @@ var kcatOpts = genOpts{
 // STRATA_TEST_LOG=debug; otherwise the reader logs its fetches, which
 // runKcat shows only if kcat fails.
 func kcatArgs(mode, addr, topic string) []string {
-	args := []string{mode, "-b", addr, "-t", topic}
+	args := append([]string{mode, "-b", hostPort(addr), "-t", topic}, kcatSecurity(addr)...)
 	switch {
 	case debugLogs():
 		args = append(args, "-d", "broker,protocol,topic,msg,fetch")

@@ -49,7 +49,7 @@ func kadmDescribeGroup(t *testing.T, addr, group, topic string) describedGroup {
 
 func kadmListGroups(t *testing.T, addr string) map[string]string {
 	t.Helper()
-	listed, err := brokertest.Admin(t, addr).ListGroups(brokertest.Context(t, 10*time.Second))
+	listed, err := kadmClient(t, addr).ListGroups(brokertest.Context(t, 10*time.Second))
 	if err != nil {
 		t.Fatalf("kadm list groups: %v", err)
 	}
@@ -63,7 +63,7 @@ func kadmListGroups(t *testing.T, addr string) map[string]string {
 // kgoMember is kgo's goMemberFunc.
 func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut) error {
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(addr), kgo.ClientID(spec.ClientID),
+		kgo.SeedBrokers(hostPort(addr)), kgo.ClientID(spec.ClientID),
 		kgo.ConsumerGroup(spec.Group), kgo.ConsumeTopics(spec.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(time.Duration(spec.SessionTimeoutMs) * time.Millisecond),
@@ -85,6 +85,11 @@ func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut
 			out.Log("lost %v", m[spec.Topic])
 		}),
 	}
+	sec, err := kgoSecurity(addr)
+	if err != nil {
+		return err
+	}
+	opts = append(opts, sec...)
 	if spec.Commit {
 		opts = append(opts, kgo.DisableAutoCommit(), kgo.BlockRebalanceOnPoll())
 	}

@@ -17,7 +17,7 @@ import (
 
 func createTopic(t *testing.T, addr, topic string) {
 	t.Helper()
-	adm := kadm.NewClient(brokertest.Client(t, addr))
+	adm := kadmClient(t, addr)
 	resp, err := adm.CreateTopic(brokertest.Context(t, 10*time.Second), partitions, 1, nil, topic)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
@@ -27,7 +27,7 @@ func createTopic(t *testing.T, addr, topic string) {
 // endOffsets lists each partition's end offset (high watermark).
 func endOffsets(t *testing.T, addr, topic string) map[int32]int64 {
 	t.Helper()
-	adm := kadm.NewClient(brokertest.Client(t, addr))
+	adm := kadmClient(t, addr)
 	listed, err := adm.ListEndOffsets(brokertest.Context(t, 10*time.Second), topic)
 	if err == nil {
 		err = listed.Error()
@@ -50,7 +50,7 @@ var kgoCodecs = map[string]kgo.CompressionCodec{
 
 func kgoProduce(t *testing.T, addr, topic, codec string, recs []record) map[pos]record {
 	t.Helper()
-	cl := brokertest.Client(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgoCodecs[codec]),
+	cl := kgoClient(t, addr, kgo.DefaultProduceTopic(topic), kgo.ProducerBatchCompression(kgoCodecs[codec]),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.DisableIdempotentWrite(), kgo.ProducerLinger(5*time.Millisecond))
 	var mu sync.Mutex
 	sent := make(map[pos]record, len(recs))
@@ -101,7 +101,7 @@ func kgoConsume(t *testing.T, addr, topic, wantCodec string) map[pos]record {
 			remaining++
 		}
 	}
-	cl := brokertest.Client(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
+	cl := kgoClient(t, addr, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: assign}),
 		kgo.FetchMaxWait(200*time.Millisecond))
 	c := newCollector("kgo read " + topic)
 	codecs := map[uint8]int{} // by the batch attributes' compression bits

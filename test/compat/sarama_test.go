@@ -83,7 +83,7 @@ func saramaProduce(t *testing.T, version sarama.KafkaVersion, addr, topic, codec
 	if err := cfg.Producer.Compression.UnmarshalText([]byte(codec)); err != nil {
 		t.Fatal(err)
 	}
-	p, err := sarama.NewAsyncProducer([]string{addr}, cfg)
+	p, err := sarama.NewAsyncProducer(saramaBrokers(t, cfg, addr), cfg)
 	if err != nil {
 		t.Fatalf("sarama producer: %v", err)
 	}
@@ -131,7 +131,8 @@ func saramaProduce(t *testing.T, version sarama.KafkaVersion, addr, topic, codec
 // saramaConsume reads the partitions in parallel, one PartitionConsumer each.
 func saramaConsume(t *testing.T, version sarama.KafkaVersion, addr, topic string, ends map[int32]int64) map[pos]record {
 	t.Helper()
-	c, err := sarama.NewConsumer([]string{addr}, saramaConfig(t, version))
+	cfg := saramaConfig(t, version)
+	c, err := sarama.NewConsumer(saramaBrokers(t, cfg, addr), cfg)
 	if err != nil {
 		t.Fatalf("sarama consumer: %v", err)
 	}

@@ -28,6 +28,7 @@
 
 import ckjs from '@confluentinc/kafka-javascript';
 import {
+  bootstrapSecurity,
   debug,
   emit,
   group,
@@ -55,7 +56,8 @@ function errorOut(e) {
 // baseConfig is shared by every client; debug contexts go to stderr with
 // STRATA_TEST_LOG=debug.
 function baseConfig(args, contexts) {
-  const conf = { 'bootstrap.servers': need(args, 'bootstrap'), 'client.id': 'strata-compat' };
+  const [servers, security] = bootstrapSecurity(need(args, 'bootstrap'));
+  const conf = { 'bootstrap.servers': servers, 'client.id': 'strata-compat', ...security };
   if (debug) conf.debug = contexts;
   return conf;
 }

@@ -52,6 +52,20 @@ import { parseArgs } from 'node:util';
 
 export const debug = process.env.STRATA_TEST_LOG === 'debug';
 
+// bootstrapSecurity splits --bootstrap, HOST:PORT or a URL that also says
+// how to authenticate and encrypt (test/compat/security_test.go) with
+// librdkafka's property names,
+//   kafka://KEY:SECRET@HOST:PORT?security.protocol=SASL_SSL&sasl.mechanism=SCRAM-SHA-512&ssl.ca.location=CA.pem
+// into [HOST:PORT, librdkafka properties] ({} for a plain address).
+export function bootstrapSecurity(bootstrap) {
+  if (!bootstrap.startsWith('kafka://')) return [bootstrap, {}];
+  const u = new URL(bootstrap);
+  const props = Object.fromEntries(u.searchParams);
+  props['sasl.username'] = decodeURIComponent(u.username);
+  props['sasl.password'] = decodeURIComponent(u.password);
+  return [u.host, props];
+}
+
 // parse returns the subcommand and its flags; every flag takes a string.
 export function parse(flags) {
   const options = {};

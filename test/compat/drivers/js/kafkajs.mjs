@@ -25,11 +25,13 @@
 // (@sensejs/kafkajs-zstd-support over zstd-napi) are registered here.
 
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import kafkajs from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import LZ4Codec from 'kafkajs-lz4';
 import '@sensejs/kafkajs-zstd-support';
 import {
+  bootstrapSecurity,
   debug,
   emit,
   group,
@@ -67,10 +69,23 @@ const logCreator = () => ({ namespace, level, label, log: entry }) => {
   log(`[kafkajs ${label} ${namespace}] ${message} ${JSON.stringify(extra)}`);
 };
 
+// kafkajsSecurity is kafkajs's sasl and ssl settings for librdkafka's
+// security properties.
+function kafkajsSecurity(props) {
+  if (!props['security.protocol']) return {};
+  const out = {
+    sasl: { mechanism: props['sasl.mechanism'].toLowerCase(), username: props['sasl.username'], password: props['sasl.password'] },
+  };
+  if (props['security.protocol'] === 'SASL_SSL') out.ssl = { ca: [readFileSync(props['ssl.ca.location'], 'utf8')] };
+  return out;
+}
+
 function client(args) {
+  const [broker, security] = bootstrapSecurity(need(args, 'bootstrap'));
   return new Kafka({
+    ...kafkajsSecurity(security),
     clientId: args['client-id'] ?? 'strata-compat',
-    brokers: [need(args, 'bootstrap')],
+    brokers: [broker],
     logLevel: debug ? logLevel.DEBUG : logLevel.WARN,
     logCreator,
     retry: { retries: 5 },

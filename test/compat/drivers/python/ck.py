@@ -52,7 +52,9 @@ def headers(m):
 
 
 def base_conf(args):
-    conf = {'bootstrap.servers': args.bootstrap, 'client.id': 'strata-compat-ck'}
+    servers, security = common.bootstrap_security(args.bootstrap)
+    conf = {'bootstrap.servers': servers, 'client.id': 'strata-compat-ck'}
+    conf.update(security)
     if common.debug():
         conf['debug'] = 'broker,protocol,topic,msg,fetch'
     conf.update(common.parse_kv(args.conf))

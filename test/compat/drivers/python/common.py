@@ -54,6 +54,12 @@ only):
     records or reaches the partition's end, and prints them as consume does
     (a gap of offsets does not end it), or prints {"error": ...} and stops.
 
+--bootstrap is HOST:PORT, or a URL that also says how to authenticate and
+encrypt (test/compat/security_test.go), with librdkafka's property names:
+    kafka://KEY:SECRET@HOST:PORT?security.protocol=SASL_SSL&sasl.mechanism=SCRAM-SHA-512&ssl.ca.location=CA.pem
+bootstrap_security splits it into HOST:PORT and librdkafka properties; each
+driver turns those into its client's settings.
+
 A driver exits 0 when it ran its subcommand to the end, even if the broker
 refused something (that is reported in the output for Go to check), and
 non-zero with a message on stderr when it could not (bad arguments, a
@@ -69,6 +75,7 @@ import struct
 import sys
 import threading
 import time
+import urllib.parse
 
 
 def b64(data):
@@ -139,6 +146,19 @@ def parse_kv(items):
         k, _, v = item.partition('=')
         out[k] = v
     return out
+
+
+def bootstrap_security(bootstrap):
+    """"kafka://u:p@h:1?security.protocol=..." -> ("h:1", {"security.protocol": ...,
+    "sasl.mechanism": ..., "sasl.username": "u", "sasl.password": "p",
+    "ssl.ca.location": ...}); "h:1" -> ("h:1", {})."""
+    if not bootstrap.startswith('kafka://'):
+        return bootstrap, {}
+    u = urllib.parse.urlsplit(bootstrap)
+    props = {k: v[0] for k, v in urllib.parse.parse_qs(u.query).items()}
+    props['sasl.username'] = urllib.parse.unquote(u.username)
+    props['sasl.password'] = urllib.parse.unquote(u.password)
+    return u.netloc.rpartition('@')[2], props
 
 
 def debug():

@@ -57,8 +57,21 @@ def conf_value(name, text):
     return {'true': True, 'false': False, 'none': None}.get(text.lower(), text)
 
 
+def security_conf(props):
+    """librdkafka's security properties as kafka-python's settings."""
+    if not props:
+        return {}
+    conf = {'security_protocol': props['security.protocol'], 'sasl_mechanism': props['sasl.mechanism'],
+            'sasl_plain_username': props['sasl.username'], 'sasl_plain_password': props['sasl.password']}
+    if 'ssl.ca.location' in props:
+        conf['ssl_cafile'] = props['ssl.ca.location']
+    return conf
+
+
 def base_conf(args):
-    conf = {'bootstrap_servers': [args.bootstrap], 'client_id': 'strata-compat-kp'}
+    servers, security = common.bootstrap_security(args.bootstrap)
+    conf = {'bootstrap_servers': [servers], 'client_id': 'strata-compat-kp'}
+    conf.update(security_conf(security))
     for k, v in common.parse_kv(args.conf).items():
         conf[k] = conf_value(k, v)
     return conf

@@ -19,8 +19,9 @@ import (
 
 // adminClient calls the admin HTTP API of a node.
 type adminClient struct {
-	base string
-	http *http.Client
+	base  string
+	token string // the operator token (STRATA_ADMIN_TOKEN or --token-file)
+	http  *http.Client
 }
 
 // do sends a JSON request and decodes a JSON answer into out (if not nil).
@@ -40,6 +41,9 @@ func (c *adminClient) do(method, path string, body, out any) error {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -87,16 +91,26 @@ type adminKey struct {
 }
 
 func adminCommand() *cobra.Command {
-	var addr string
+	var addr, tokenFile string
 	c := &adminClient{http: &http.Client{Timeout: time.Minute}}
 	cmd := &cobra.Command{
 		Use:   "admin",
 		Short: "Manage a Strata cluster through a node's admin HTTP API",
-		PersistentPreRun: func(*cobra.Command, []string) {
+		PersistentPreRunE: func(*cobra.Command, []string) error {
 			c.base = "http://" + addr
+			c.token = os.Getenv("STRATA_ADMIN_TOKEN")
+			if tokenFile != "" {
+				t, err := readToken(tokenFile)
+				if err != nil {
+					return err
+				}
+				c.token = t
+			}
+			return nil
 		},
 	}
 	cmd.PersistentFlags().StringVar(&addr, "http", "127.0.0.1:9644", "a node's HTTP address, HOST:PORT")
+	cmd.PersistentFlags().StringVar(&tokenFile, "token-file", "", "file holding the operator token the node's --admin-token-file names (default: $STRATA_ADMIN_TOKEN)")
 	cmd.AddCommand(tenantCommand(c), keyCommand(c, &addr), quotaCommand(c))
 	return cmd
 }
@@ -335,4 +349,18 @@ func (c *adminClient) bootstrap(httpAddr string) string {
 		host = "127.0.0.1"
 	}
 	return net.JoinHostPort(host, strconv.Itoa(9092))
+}
+
+// readToken reads an operator token: the file's content, surrounding
+// whitespace removed.
+func readToken(path string) (string, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("admin token: %w", err)
+	}
+	t := strings.TrimSpace(string(raw))
+	if t == "" {
+		return "", fmt.Errorf("admin token: %s is empty", path)
+	}
+	return t, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -228,5 +229,38 @@ func TestQuotaWithKcat(t *testing.T) {
 	t.Logf("kcat produced %d bytes in %v under a 200,000 B/s quota", in.Len(), took)
 	if want := time.Duration(float64(in.Len()) / 200000 * float64(time.Second)); took < want*9/10 || took > want*12/10+time.Second {
 		t.Fatalf("took %v, want about %v", took, want)
+	}
+}
+
+// TestAdminToken: with an operator token the admin API refuses requests
+// without it (401, a clear error from the CLI) and serves the CLI that has
+// it from STRATA_ADMIN_TOKEN or --token-file; monitoring stays open.
+func TestAdminToken(t *testing.T) {
+	b := brokertest.Start(t, func(c *broker.Config) { c.AdminToken = "op-secret" })
+	h := b.HTTPAddr()
+	if out, err := strata(t, "admin", "--http", h, "tenant", "list"); err == nil || !strings.Contains(err.Error()+out, "operator token") {
+		t.Fatalf("no token: %v\n%s", err, out)
+	}
+	file := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(file, []byte("wrong\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := strata(t, "admin", "--http", h, "--token-file", file, "tenant", "list"); err == nil {
+		t.Fatal("a wrong token was accepted")
+	}
+	if err := os.WriteFile(file, []byte("op-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustStrata(t, "admin", "--http", h, "--token-file", file, "tenant", "create", "t1")
+	t.Setenv("STRATA_ADMIN_TOKEN", "op-secret")
+	if out := mustStrata(t, "admin", "--http", h, "tenant", "list"); !strings.Contains(out, "t1") {
+		t.Fatalf("tenant list:\n%s", out)
+	}
+	for _, path := range []string{"/healthz", "/metrics"} {
+		resp, err := http.Get("http://" + h + path)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s with an admin token set: %v %v", path, err, resp)
+		}
+		resp.Body.Close()
 	}
 }

@@ -61,7 +61,7 @@ func (q quorumFlags) apply(cfg *broker.Config) error {
 
 func serverCommand() *cobra.Command {
 	cfg := broker.DefaultConfig()
-	var configFile, logLevel string
+	var configFile, logLevel, adminTokenFile string
 	q := quorumFlags{roles: "broker,controller"}
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -75,6 +75,13 @@ func serverCommand() *cobra.Command {
 			}
 			if err := q.apply(&cfg); err != nil {
 				return err
+			}
+			if adminTokenFile != "" {
+				t, err := readToken(adminTokenFile)
+				if err != nil {
+					return err
+				}
+				cfg.AdminToken = t
 			}
 			logger, err := newLogger(logLevel)
 			if err != nil {
@@ -98,6 +105,7 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&cfg.Zone, "zone", "", "this broker's zone (the Kafka rack)")
 	f.StringVar(&cfg.Cell, "cell", "", "this broker's cell")
 	f.StringVar(&cfg.Auth, "auth", cfg.Auth, "Kafka listener authentication: none (every connection in the default tenant), sasl (PLAIN and SCRAM with tenants' API keys) or mtls (the API key named by the client certificate's subject CN; needs --tls-client-ca)")
+	f.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the operator token the admin API requires (Authorization: Bearer TOKEN); without it the admin API is open to whoever reaches --http")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain of the Kafka listener; with --tls-key the listener speaks TLS only")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificates; clients must present a certificate they signed")

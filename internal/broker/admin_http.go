@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/strata-db/strata/internal/meta"
@@ -155,6 +157,14 @@ type adminFunc func(ctx context.Context, s *tenant.Service, r *http.Request) (in
 
 func (b *Broker) admin(f adminFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if t := b.cfg.AdminToken; t != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(t)) != 1 {
+				b.log.Warn("admin API: request without the operator token", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the admin API needs the operator token (Authorization: Bearer TOKEN)"})
+				return
+			}
+		}
 		s := b.tenants.Load()
 		if s == nil {
 			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "starting"})

@@ -63,6 +63,10 @@ type Config struct {
 	// private network. Empty: they use the Kafka listener, which a
 	// multi-node cluster can do only without authentication or TLS.
 	InternalListen string
+	// AdminToken, when set, is the operator credential the admin API
+	// requires (Authorization: Bearer TOKEN); /healthz, /metrics and
+	// /quorum stay open for monitoring.
+	AdminToken string
 	// Auth is the Kafka listener's authentication: AuthNone (every
 	// connection in the default tenant), AuthSASL (API keys of tenants)
 	// or AuthMTLS (the API key a client certificate names; needs

@@ -27,9 +27,9 @@ var allowed = map[string][]string{
 	"internal/bench":             {},
 	"internal/coord":             {"internal/record"},
 	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/peer", "internal/record"},
-	"internal/broker/api":        {"internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/wire"},
+	"internal/broker/api":        {"internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/sasl", "internal/wire"},
 	"internal/broker":            {"internal/broker/api", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/peer", "internal/replica", "internal/tenant", "internal/wire"},
-	"internal/broker/brokertest": {"internal/broker"},
+	"internal/broker/brokertest": {"internal/broker", "internal/meta"},
 }
 
 func TestImportsGoOneWay(t *testing.T) {

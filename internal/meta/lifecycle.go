@@ -192,8 +192,11 @@ func (c *controller) electLeaders(ctx context.Context) {
 			return
 		}
 		c.logChanges(recs)
-		im = c.s.Image()
 	}
+	// Marked planned at the image planned from, not the one after the
+	// proposal: another entry (an unfencing, say) may have committed in
+	// between on a state this plan did not see, so the next tick plans
+	// again from the image that includes both.
 	c.mu.Lock()
 	c.electedAt = im.Index
 	c.mu.Unlock()

@@ -93,7 +93,7 @@ func TestJavaScript(t *testing.T) {
 	for _, c := range jsClients {
 		t.Run(c.name, func(t *testing.T) {
 			c.require(t)
-			addr := brokertest.Start(t).KafkaAddr()
+			addr := serverAddr(t)
 			cl := client{name: c.name, opts: c.opts, produce: c.produceCodec, consume: c.consume}
 			runClient(t, addr, cl)
 			runScenarios(t, addr, c.scenarios(cl))

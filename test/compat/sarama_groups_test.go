@@ -117,7 +117,7 @@ func saramaMember(ctx context.Context, addr string, spec memberSpec, out *member
 	cfg.Consumer.Group.Heartbeat.Interval = session / 6
 	cfg.Consumer.Group.Rebalance.Timeout = time.Duration(spec.RebalanceTimeoutMs) * time.Millisecond
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{strategy}
-	group, err := sarama.NewConsumerGroup([]string{addr}, spec.Group, cfg)
+	group, err := sarama.NewConsumerGroup(seeds(addr), spec.Group, cfg)
 	if err != nil {
 		return fmt.Errorf("sarama consumer group: %w", err)
 	}

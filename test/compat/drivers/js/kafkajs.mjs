@@ -70,7 +70,7 @@ const logCreator = () => ({ namespace, level, label, log: entry }) => {
 function client(args) {
   return new Kafka({
     clientId: args['client-id'] ?? 'strata-compat',
-    brokers: [need(args, 'bootstrap')],
+    brokers: need(args, 'bootstrap').split(','),
     logLevel: debug ? logLevel.DEBUG : logLevel.WARN,
     logCreator,
     retry: { retries: 5 },

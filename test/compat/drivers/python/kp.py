@@ -58,7 +58,7 @@ def conf_value(name, text):
 
 
 def base_conf(args):
-    conf = {'bootstrap_servers': [args.bootstrap], 'client_id': 'strata-compat-kp'}
+    conf = {'bootstrap_servers': args.bootstrap.split(','), 'client_id': 'strata-compat-kp'}
     for k, v in common.parse_kv(args.conf).items():
         conf[k] = conf_value(k, v)
     return conf

@@ -74,8 +74,8 @@ func clusterConfig(tb testing.TB) string {
 	p := filepath.Join(tb.TempDir(), "strata.yaml")
 	body := fmt.Sprintf(`broker-config:
   default.replication.factor: %d
-  broker.session.timeout.ms: 4000
-  broker.heartbeat.interval.ms: 400
+  broker.session.timeout.ms: 6000
+  broker.heartbeat.interval.ms: 500
   replica.lag.time.max.ms: 5000
   group.initial.rebalance.delay.ms: 200
   offsets.topic.num.partitions: 6

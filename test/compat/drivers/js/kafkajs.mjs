@@ -73,7 +73,9 @@ function client(args) {
     brokers: need(args, 'bootstrap').split(','),
     logLevel: debug ? logLevel.DEBUG : logLevel.WARN,
     logCreator,
-    retry: { retries: 5 },
+    // produce --failover true (failover/leader-kill): enough retries to
+    // outlast an election; kafkajs refreshes metadata after each failure.
+    retry: args.failover === 'true' ? { retries: 20, maxRetryTime: 2000 } : { retries: 5 },
     requestTimeout: 60000,
   });
 }
@@ -570,5 +572,5 @@ const handlers = {
 main(handlers, [
   'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'names', 'offset',
   'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
-  'idempotent', 'txns', 'transactional-id', 'isolation', 'count',
+  'idempotent', 'failover', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

@@ -222,6 +222,7 @@ func runTopics(t *testing.T, addr string, c scenarioClient) {
 	if err := ops.create(t, addr, topic, 3, map[string]string{"retention.ms": createRetentionMs}); err != nil {
 		t.Fatalf("%s: create %s: %v", c.name, topic, err)
 	}
+	waitTopicEverywhere(t, addr, topic)
 	if n, found := ops.describe(t, addr, topic); !found || n != 3 {
 		t.Fatalf("%s: describe %s: %d partitions, found %v; want 3", c.name, topic, n, found)
 	}

@@ -177,3 +177,50 @@ func topicMissing(ctx context.Context, b *kgo.Broker, req *kmsg.MetadataRequest)
 	}
 	return ""
 }
+
+// waitConfigEverywhere waits, in cluster mode, until every node describes
+// topic's config key with value. A config change, like a new topic,
+// reaches the other nodes a moment after the answer to the request that
+// made it (as in Kafka, where brokers apply the metadata log
+// asynchronously).
+func waitConfigEverywhere(t *testing.T, addr, topic, key, value string) {
+	t.Helper()
+	if compatCluster == nil {
+		return
+	}
+	cl := brokertest.Client(t, addr)
+	ctx := brokertest.Context(t, 30*time.Second)
+	req := kmsg.NewPtrDescribeConfigsRequest()
+	res := kmsg.NewDescribeConfigsRequestResource()
+	res.ResourceType, res.ResourceName, res.ConfigNames = kmsg.ConfigResourceTypeTopic, topic, []string{key}
+	req.Resources = append(req.Resources, res)
+	for _, nd := range compatCluster.Nodes {
+		var last string
+		for {
+			resp, err := req.RequestWith(ctx, cl.Broker(int(nd.ID)))
+			switch {
+			case err != nil:
+				last = err.Error()
+			case len(resp.Resources) != 1 || len(resp.Resources[0].Configs) != 1:
+				last = fmt.Sprintf("%d resources in the response", len(resp.Resources))
+			default:
+				c := resp.Resources[0].Configs[0]
+				if c.Value != nil && *c.Value == value {
+					last = ""
+				} else {
+					last = key + " is null"
+					if c.Value != nil {
+						last = key + "=" + *c.Value
+					}
+				}
+			}
+			if last == "" {
+				break
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("node %d does not show %s=%s for topic %s: %s", nd.ID, key, value, topic, last)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

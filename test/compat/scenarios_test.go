@@ -266,6 +266,7 @@ func runConfigs(t *testing.T, addr string, c scenarioClient) {
 	}
 	checkSource("new topic", src, "DEFAULT_CONFIG")
 	ops.set(t, addr, topic, "retention.ms", alterRetentionMs)
+	waitConfigEverywhere(t, addr, topic, "retention.ms", alterRetentionMs)
 	v, src = ops.describe(t, addr, topic, "retention.ms")
 	if v != alterRetentionMs {
 		t.Errorf("%s: retention.ms after setting it is %q, want %s", c.name, v, alterRetentionMs)

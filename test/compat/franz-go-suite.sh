@@ -32,7 +32,7 @@ if [ "${1:-}" = "--binary" ]; then
   export KGO_SEEDS="127.0.0.1:$port"
   echo "strata (pid $pid) on $KGO_SEEDS, log in $data/strata.log"
 elif [ "${1:-}" = "--cluster" ]; then
-  port=${STRATA_PORT:-19092} # Kafka on port..port+2, controllers +100, HTTP +200
+  port=${STRATA_PORT:-29092} # Kafka on port..port+2, controllers +100, HTTP +200
   data=$(mktemp -d)
   go build -o bin/strata ./cmd/strata
   printf 'broker-config:\n  default.replication.factor: 3\n' >"$data/strata.yaml"

@@ -72,14 +72,24 @@ func (c *Cluster) Kill(t testing.TB, id int32) {
 	c.Node(id).Kill()
 }
 
+// RestartTimeout bounds how long a restarted node of a Cluster may take
+// to be ready. A node that has served a long test run recovers many
+// partitions and registers again once its predecessor's session lapsed,
+// which takes longer than a first start (ReadyTimeout).
+const RestartTimeout = 2 * time.Minute
+
 // Restart starts node id again with its flags and waits until it is ready,
-// failing t if it is not.
-func (c *Cluster) Restart(t testing.TB, id int32) {
+// failing t if it is not; it returns how long that took.
+func (c *Cluster) Restart(t testing.TB, id int32) time.Duration {
 	t.Helper()
 	defer c.use(t, id)()
 	nd := c.Node(id)
+	start := time.Now()
 	nd.Spawn(c.args[id-1])
-	nd.WaitReady()
+	if err := nd.AwaitReady(RestartTimeout); err != nil {
+		t.Fatal(err)
+	}
+	return time.Since(start)
 }
 
 // use makes node id report to t until the returned func is called: a

@@ -100,7 +100,8 @@ func runFailover(t *testing.T, addr string, c eosClient) {
 	t.Logf("%v: killed node %d, the leader of %s/0, at end offset %d", time.Since(start).Round(time.Millisecond), leader, topic, at)
 	<-done
 	t.Logf("%v: %s done writing %d records", time.Since(start).Round(time.Millisecond), c.name, failoverRecords)
-	compatCluster.Restart(t, leader)
+	took := compatCluster.Restart(t, leader)
+	t.Logf("%v: node %d restarted, ready after %v", time.Since(start).Round(time.Millisecond), leader, took.Round(time.Millisecond))
 	defer waitFullISR(t, addr, topic)
 	if t.Failed() {
 		return
@@ -193,9 +194,11 @@ func waitFullISR(t *testing.T, addr, topic string) {
 	t.Helper()
 	adm := brokertest.Admin(t, addr)
 	ctx := brokertest.Context(t, isrTimeout)
+	start := time.Now()
 	var last string
 	for {
 		if last = isrShort(ctx, adm, topic); last == "" {
+			t.Logf("%s: every ISR full %v after the restart", topic, time.Since(start).Round(time.Millisecond))
 			return
 		}
 		select {

@@ -224,3 +224,21 @@ func waitConfigEverywhere(t *testing.T, addr, topic, key, value string) {
 		}
 	}
 }
+
+// checkReplicationFactor fails the test, in cluster mode, unless every
+// partition of topic has replicationFactor() replicas.
+func checkReplicationFactor(t *testing.T, addr, topic string) {
+	t.Helper()
+	if compatCluster == nil {
+		return
+	}
+	md, err := brokertest.Admin(t, addr).Metadata(brokertest.Context(t, 10*time.Second), topic)
+	if err != nil {
+		t.Fatalf("metadata of %s: %v", topic, err)
+	}
+	for _, p := range md.Topics[topic].Partitions.Sorted() {
+		if len(p.Replicas) != int(replicationFactor()) {
+			t.Fatalf("%s-%d has replicas %v, want %d", topic, p.Partition, p.Replicas, replicationFactor())
+		}
+	}
+}

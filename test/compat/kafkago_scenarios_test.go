@@ -153,7 +153,7 @@ func kafkagoReadAt(t *testing.T, addr, topic string, offset int64) (int64, recor
 
 var kafkagoTopicOps = &topicOps{
 	create: func(t *testing.T, addr, topic string, partitions int32, configs map[string]string) error {
-		tc := kafka.TopicConfig{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1}
+		tc := kafka.TopicConfig{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: int(replicationFactor())}
 		for k, v := range configs {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
 		}

@@ -178,7 +178,7 @@ func saramaTopicOps(version sarama.KafkaVersion) *topicOps {
 				entries[k] = &v
 			}
 			return saramaAdmin(t, version, addr).CreateTopic(topic,
-				&sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: entries}, false)
+				&sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replicationFactor(), ConfigEntries: entries}, false)
 		},
 		// ListTopics asks for all topics: a metadata request naming the
 		// topic could auto-create it.

@@ -223,6 +223,7 @@ func runTopics(t *testing.T, addr string, c scenarioClient) {
 		t.Fatalf("%s: create %s: %v", c.name, topic, err)
 	}
 	waitTopicEverywhere(t, addr, topic)
+	checkReplicationFactor(t, addr, topic)
 	if n, found := ops.describe(t, addr, topic); !found || n != 3 {
 		t.Fatalf("%s: describe %s: %d partitions, found %v; want 3", c.name, topic, n, found)
 	}

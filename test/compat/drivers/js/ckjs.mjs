@@ -500,7 +500,7 @@ const handlers = {
   'create-topic': (args) =>
     withAdmin(args, async (admin) => {
       const config = Object.fromEntries(parseConfig(args.config));
-      const topic = { topic: need(args, 'topic'), num_partitions: Number(need(args, 'partitions')), replication_factor: 1, config };
+      const topic = { topic: need(args, 'topic'), num_partitions: Number(need(args, 'partitions')), replication_factor: Number(args['replication-factor'] ?? 1), config };
       await call(admin, 'createTopic', topic, 10000);
       return { created: true };
     }),
@@ -539,7 +539,7 @@ const handlers = {
 };
 
 main(handlers, [
-  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'offset',
+  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'replication-factor', 'config', 'offset',
   'max-message-bytes', 'conf', 'idle', 'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
   'idempotent', 'failover', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

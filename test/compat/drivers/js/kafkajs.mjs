@@ -513,7 +513,7 @@ const handlers = {
           {
             topic: need(args, 'topic'),
             numPartitions: Number(need(args, 'partitions')),
-            replicationFactor: 1,
+            replicationFactor: Number(args['replication-factor'] ?? 1),
             configEntries: parseConfig(args.config).map(([name, value]) => ({ name, value })),
           },
         ],
@@ -570,7 +570,7 @@ const handlers = {
 };
 
 main(handlers, [
-  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'names', 'offset',
+  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'replication-factor', 'config', 'names', 'offset',
   'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
   'idempotent', 'failover', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

@@ -170,7 +170,7 @@ def admin(args):
 
 
 def create_topic(args):
-    nt = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=1,
+    nt = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=args.replication_factor,
                   topic_configs=common.parse_kv(args.config))
     try:  # kafka-python raises the first topic error; with one topic, that is its error
         resp = admin(args).create_topics([nt], timeout_ms=int(args.timeout * 1000))

@@ -37,7 +37,7 @@ type devNode struct {
 
 func devClusterCommand() *cobra.Command {
 	var nodes, basePort int
-	var dir string
+	var dir, config string
 	cmd := &cobra.Command{
 		Use:   "cluster",
 		Short: "Run a cluster on loopback: one `strata server` process per node, zones a, b, c, until SIGINT or SIGTERM",
@@ -46,17 +46,18 @@ func devClusterCommand() *cobra.Command {
 			if nodes < 1 || nodes > 9 {
 				return fmt.Errorf("dev cluster: --nodes must be 1..9, not %d", nodes)
 			}
-			return runDevCluster(nodes, basePort, dir)
+			return runDevCluster(nodes, basePort, dir, config)
 		},
 	}
 	f := cmd.Flags()
 	f.IntVar(&nodes, "nodes", 3, "number of nodes; the first three are controllers, all are brokers")
 	f.StringVar(&dir, "dir", "./strata-dev", "folder holding each node's data directory and log (node-N/)")
+	f.StringVar(&config, "config", "", "YAML config file every node reads (strata server --config)")
 	f.IntVar(&basePort, "base-port", 0, "node N listens on base+N-1 (Kafka), base+100+N-1 (controller), base+200+N-1 (HTTP); 0: free ports")
 	return cmd
 }
 
-func runDevCluster(n, basePort int, dir string) error {
+func runDevCluster(n, basePort int, dir, config string) error {
 	bin, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("dev cluster: %w", err)
@@ -74,7 +75,7 @@ func runDevCluster(n, basePort int, dir string) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	for _, nd := range nodes {
-		if err := nd.start(bin, strings.Join(voters, ",")); err != nil {
+		if err := nd.start(bin, strings.Join(voters, ","), config); err != nil {
 			stopDevNodes(nodes)
 			return err
 		}
@@ -140,7 +141,7 @@ func freeLoopbackAddr() (string, error) {
 	return ln.Addr().String(), nil
 }
 
-func (nd *devNode) start(bin, voters string) error {
+func (nd *devNode) start(bin, voters, config string) error {
 	if err := os.MkdirAll(nd.dir, 0o755); err != nil {
 		return fmt.Errorf("dev cluster: %w", err)
 	}
@@ -150,6 +151,9 @@ func (nd *devNode) start(bin, voters string) error {
 	}
 	args := []string{"server", "--node-id", strconv.Itoa(nd.id), "--data", nd.dir,
 		"--listen", nd.kafka, "--http", nd.http, "--controllers", voters, "--zone", nd.zone}
+	if config != "" {
+		args = append(args, "--config", config)
+	}
 	if nd.voter {
 		args = append(args, "--controller-listen", nd.ctrl)
 	} else {

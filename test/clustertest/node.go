@@ -4,7 +4,8 @@
 // asking a node for /healthz and /quorum, and reading a partition's log
 // straight from a node's data directory.
 //
-// test/faults uses it; test/cluster still has its own copies of these
+// test/faults and test/compat (its cluster mode, through Cluster and
+// Main) use it; test/cluster still has its own copies of these
 // helpers (moving it here is mechanical, left until the cluster work in
 // flight on test/cluster has merged).
 package clustertest
@@ -74,6 +75,8 @@ type Node struct {
 	HTTPAddr string // the --http address, for /healthz and /quorum
 	DataDir  string
 	LogDir   string
+	// LogLevel is the --log-level of the process; "" is debug.
+	LogLevel string
 
 	runs    int
 	cmd     *exec.Cmd
@@ -107,7 +110,7 @@ func NewNode(t testing.TB, bin string, id int32, httpAddr, dataDir string) *Node
 	return n
 }
 
-// Spawn starts the process with args (debug logging added); its output
+// Spawn starts the process with args (--log-level added); its output
 // goes to a new log file.
 func (n *Node) Spawn(args []string) {
 	n.T.Helper()
@@ -121,7 +124,11 @@ func (n *Node) Spawn(args []string) {
 		n.T.Fatal(err)
 	}
 	n.logs = append(n.logs, path)
-	cmd := exec.Command(n.Bin, append(args, "--log-level", "debug")...)
+	level := n.LogLevel
+	if level == "" {
+		level = "debug"
+	}
+	cmd := exec.Command(n.Bin, append(args, "--log-level", level)...)
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()

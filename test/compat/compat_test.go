@@ -8,6 +8,9 @@
 //
 // Set STRATA_TEST_SEED to replay a failing run's data (each test prints its seed)
 // and STRATA_TEST_LOG=debug for server, kgo and client debug logs.
+// STRATA_COMPAT_CLUSTER=3 runs every client against one three-node cluster
+// with replication factor 3, plus the failover/leader-kill cells
+// (cluster_test.go, failover_test.go).
 package compat
 
 import (

@@ -25,6 +25,7 @@ func confluentEOS() eosClient {
 	return eosClient{
 		name:              "confluent-kafka-go",
 		produceIdempotent: confluentProduceIdempotent,
+		produceFailover:   confluentProduceFailover,
 		produceTxns:       confluentProduceTxns,
 		consumeP0:         confluentConsumeP0,
 	}
@@ -86,6 +87,25 @@ func confluentProduceIdempotent(t *testing.T, addr, topic string, recs []record)
 	t.Helper()
 	var errs confluentErrors
 	p := confluentProducer(t, addr, kafka.ConfigMap{"enable.idempotence": true, "linger.ms": 5}, errs.fail)
+	if err := confluentProduceP0(t, p, topic, recs); err != nil {
+		t.Fatalf("confluent-kafka-go idempotent produce: %v", err)
+	}
+	errs.check(t, "confluent-kafka-go idempotent produce")
+}
+
+// confluentProduceFailover is confluentProduceIdempotent for
+// failover/leader-kill: librdkafka's error events about losing the
+// connection to the killed leader are logged, not failures.
+func confluentProduceFailover(t *testing.T, addr, topic string, recs []record) {
+	t.Helper()
+	var errs confluentErrors
+	p := confluentProducer(t, addr, kafka.ConfigMap{"enable.idempotence": true, "linger.ms": 5}, func(err error) {
+		if failoverTransient(err.Error()) {
+			t.Logf("expected while the leader is down: %v", err)
+			return
+		}
+		errs.fail(err)
+	})
 	if err := confluentProduceP0(t, p, topic, recs); err != nil {
 		t.Fatalf("confluent-kafka-go idempotent produce: %v", err)
 	}

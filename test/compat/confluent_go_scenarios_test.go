@@ -170,7 +170,7 @@ func topicResultErr(res []kafka.TopicResult, err error) error {
 var confluentTopicOps = &topicOps{
 	create: func(t *testing.T, addr, topic string, partitions int32, configs map[string]string) error {
 		return topicResultErr(confluentAdmin(t, addr).CreateTopics(brokertest.Context(t, 10*time.Second),
-			[]kafka.TopicSpecification{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1, Config: configs}}))
+			[]kafka.TopicSpecification{{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: int(replicationFactor()), Config: configs}}))
 	},
 	// GetMetadata of all topics: naming the topic could auto-create it.
 	describe: func(t *testing.T, addr, topic string) (int, bool) {

@@ -14,21 +14,20 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/strata-db/strata/internal/broker/brokertest"
 )
 
 func TestConfluentGo(t *testing.T) {
-	b := brokertest.Start(t)
+	addr := serverAddr(t)
 	c := client{
 		name:    "confluent-kafka-go",
 		opts:    binaryOpts,
 		produce: confluentProduce,
 		consume: confluentConsume,
 	}
-	runClient(t, b.KafkaAddr(), c)
-	runScenarios(t, b.KafkaAddr(), confluentScenarios(c))
-	runGroupScenarios(t, b.KafkaAddr(), confluentGroups())
-	runEOSScenarios(t, b.KafkaAddr(), confluentEOS())
+	runClient(t, addr, c)
+	runScenarios(t, addr, confluentScenarios(c))
+	runGroupScenarios(t, addr, confluentGroups())
+	runEOSScenarios(t, addr, confluentEOS())
 }
 
 // confluentConfig is the common configuration; STRATA_TEST_LOG=debug turns

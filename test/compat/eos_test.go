@@ -61,7 +61,16 @@ type eosClient struct {
 	// returns them in the order read. It must not stop early at a gap of
 	// offsets (aborted records and control records leave gaps).
 	consumeP0 func(t *testing.T, addr, topic string, readCommitted bool, n int) []record
-	missing   map[string]string
+	// produceFailover, when set, is produceIdempotent for
+	// failover/leader-kill: it outlasts an election, and takes losing the
+	// connection to the killed leader for what it is.
+	produceFailover func(t *testing.T, addr, topic string, recs []record)
+	// produceAcksAll, for a client without an idempotent producer, writes
+	// recs to partition 0 of topic with acks=all, one request in flight
+	// and retries, and returns an error if a record was not acknowledged
+	// (failover/leader-kill, failover_test.go).
+	produceAcksAll func(t *testing.T, addr, topic string, recs []record) error
+	missing        map[string]string
 }
 
 // eosTxn is one transaction of txn/read-committed.
@@ -71,7 +80,7 @@ type eosTxn struct {
 }
 
 // runEOSScenarios runs producer/idempotent and txn/read-committed for c
-// against the node at addr.
+// against the node at addr, and in cluster mode failover/leader-kill.
 func runEOSScenarios(t *testing.T, addr string, c eosClient) {
 	for _, s := range []struct {
 		name string
@@ -91,6 +100,7 @@ func runEOSScenarios(t *testing.T, addr string, c eosClient) {
 			cell(t, c.name, s.name, func(t *testing.T) { s.run(t, addr, c) })
 		}
 	}
+	runFailoverCell(t, addr, c)
 }
 
 // eosTopic creates the fresh topic of one scenario of one client.

@@ -56,8 +56,8 @@ func writeFranzGoReport(t *testing.T, results []*franzGoResult, gaps map[string]
 	var b strings.Builder
 	fmt.Fprintf(&b, "# franz-go's test suite against Strata\n\n")
 	fmt.Fprintf(&b, "Written by `test/compat/franz-go-suite.sh` (do not edit): the tests of `%s` at franz-go %s, "+
-		"from the module cache, run with `go test -count=1` against one Strata node with %s.\n\n",
-		franzGoPkg, version, strings.Join(envs, ", "))
+		"from the module cache, run with `go test -count=1` against %s with %s.\n\n",
+		franzGoPkg, version, franzGoTarget(env["KGO_SEEDS"]), strings.Join(envs, ", "))
 	fmt.Fprintf(&b, "%d tests in %v (%s, %d CPUs): %s.\n", len(results), took, runtime.GOOS+"/"+runtime.GOARCH,
 		runtime.NumCPU(), countSummary(counts))
 	fmt.Fprintf(&b, "The %d that talk to the cluster (column \"cluster\": they reach franz-go's test client "+
@@ -66,10 +66,22 @@ func writeFranzGoReport(t *testing.T, results []*franzGoResult, gaps map[string]
 	b.WriteString("`gap` tests fail for a reason listed in [franz-go-gaps.txt](franz-go-gaps.txt); CI skips them.\n\n")
 	b.WriteString("| test | result | cluster | seconds | note |\n| --- | --- | --- | --- | --- |\n")
 	b.WriteString(rows.String())
-	if err := os.WriteFile(franzGoReport, []byte(b.String()), 0o644); err != nil {
+	report := franzGoReport
+	if env := os.Getenv("STRATA_FRANZ_GO_REPORT"); env != "" {
+		report = env
+	}
+	if err := os.WriteFile(report, []byte(b.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("wrote %s", franzGoReport)
+	t.Logf("wrote %s", report)
+}
+
+// franzGoTarget names what the suite ran against, from its seed list.
+func franzGoTarget(seeds string) string {
+	if n := len(strings.Split(seeds, ",")); n > 1 {
+		return fmt.Sprintf("a %d-node Strata cluster", n)
+	}
+	return "one Strata node"
 }
 
 // franzGoOutcome is a test's table cell and note.

@@ -3,7 +3,8 @@ package compat
 // franz-go's own integration tests (package pkg/kgo of the franz-go version
 // in go.mod, run from the module cache) against a Strata node. Those tests
 // find their cluster through environment variables: KGO_SEEDS (the
-// brokers), KGO_TEST_RF (replication factor of their topics; 1 here),
+// brokers), KGO_TEST_RF (replication factor of their topics; 1 here, 3 in
+// cluster mode),
 // KGO_TEST_RECORDS (records per ETL test, 500,000 by default),
 // KGO_TEST_MAX_TOPIC_PARTS and KGO_LOG_LEVEL. Many of them are unit tests
 // that never dial a broker; the report marks the ones that do.
@@ -14,11 +15,12 @@ package compat
 // franz-go's defaults and writes FRANZ-GO-SUITE.md; it fails only on a
 // failure outside the gaps, and logs the gaps that pass now.
 // STRATA_COMPAT_RUN_GAPS=1 runs the gaps in CI mode too. With KGO_SEEDS
-// set, the tests run against those brokers instead of a node of their own.
-// franz-go's SCRAM tests log in to a second node with --auth sasl, as a
-// tenant's API key (KGO_TEST_SCRAM_SEEDS, KGO_TEST_SCRAM), with
-// SCRAM-SHA-256 in the main run and SHA-512 in a run of their own; both
-// must pass.
+// set, the tests run against those brokers instead of a node of their own;
+// STRATA_FRANZ_GO_REPORT names another report file (franz-go-suite.sh
+// --cluster writes FRANZ-GO-SUITE-CLUSTER.md). franz-go's SCRAM tests log
+// in to a second node with --auth sasl, as a tenant's API key
+// (KGO_TEST_SCRAM_SEEDS, KGO_TEST_SCRAM), with SCRAM-SHA-256 in the main
+// run and SHA-512 in a run of their own; both must pass.
 
 import (
 	"bufio"
@@ -31,6 +33,7 @@ import (
 	"os/exec"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -69,9 +72,9 @@ func TestFranzGoSuite(t *testing.T) {
 	}
 	seeds := os.Getenv("KGO_SEEDS")
 	if seeds == "" {
-		seeds = brokertest.Start(t).KafkaAddr()
+		seeds = serverAddr(t)
 	}
-	env := map[string]string{"KGO_SEEDS": seeds, "KGO_TEST_RF": "1", "KGO_LOG_LEVEL": "none"}
+	env := map[string]string{"KGO_SEEDS": seeds, "KGO_TEST_RF": strconv.Itoa(int(replicationFactor())), "KGO_LOG_LEVEL": "none"}
 	var scram512 string // KGO_TEST_SCRAM for a second run of the SCRAM tests
 	if os.Getenv("KGO_TEST_SCRAM_SEEDS") == "" {
 		// franz-go's SCRAM tests (TestSCRAMAuth, TestSCRAMAuthBadCredentials)

@@ -23,20 +23,26 @@ import (
 // eos returns the exactly-once scenarios' view of the client.
 func (c jsClient) eos() eosClient {
 	return eosClient{
-		name:              c.name,
-		produceIdempotent: c.produceIdempotent,
-		produceTxns:       c.produceTxns,
-		consumeP0:         c.consumeIsolated,
-		missing:           map[string]string{},
+		name: c.name,
+		produceIdempotent: func(t *testing.T, addr, topic string, recs []record) {
+			c.produceIdempotent(t, addr, topic, recs)
+		},
+		produceFailover: func(t *testing.T, addr, topic string, recs []record) {
+			c.produceIdempotent(t, addr, topic, recs, "--failover", "true")
+		},
+		produceTxns: c.produceTxns,
+		consumeP0:   c.consumeIsolated,
+		missing:     map[string]string{},
 	}
 }
 
 // produceIdempotent writes recs to partition 0 with the client's
-// idempotent producer; every record must be acknowledged, in input order.
-func (c jsClient) produceIdempotent(t *testing.T, addr, topic string, recs []record) {
+// idempotent producer (with the driver's args added); every record must be
+// acknowledged, in input order.
+func (c jsClient) produceIdempotent(t *testing.T, addr, topic string, recs []record, args ...string) {
 	t.Helper()
 	p0 := int32(0)
-	ds := c.produce(t, addr, topic, "none", jsInput(recs, &p0, nil), "--idempotent", "true")
+	ds := c.produce(t, addr, topic, "none", jsInput(recs, &p0, nil), append([]string{"--idempotent", "true"}, args...)...)
 	for i, d := range ds {
 		if d.Error != nil {
 			t.Fatalf("%s idempotent produce: record %d: %v", c.name, i, d.Error)

@@ -93,7 +93,7 @@ func TestJavaScript(t *testing.T) {
 	for _, c := range jsClients {
 		t.Run(c.name, func(t *testing.T) {
 			c.require(t)
-			addr := brokertest.Start(t).KafkaAddr()
+			addr := serverAddr(t)
 			cl := client{name: c.name, opts: c.opts, produce: c.produceCodec, consume: c.consume}
 			runClient(t, addr, cl)
 			runScenarios(t, addr, c.scenarios(cl))
@@ -446,7 +446,7 @@ func (c jsClient) adminError(t *testing.T, addr, command, topic string, args ...
 // the topic exists; that is its form of TOPIC_ALREADY_EXISTS.
 func (c jsClient) createTopic(t *testing.T, addr, topic string, partitions int32, configs map[string]string) error {
 	t.Helper()
-	args := []string{"--partitions", strconv.Itoa(int(partitions))}
+	args := []string{"--partitions", strconv.Itoa(int(partitions)), "--replication-factor", strconv.Itoa(int(replicationFactor()))}
 	if len(configs) > 0 {
 		var kvs []string
 		for _, k := range sortedKeys(configs) {

@@ -27,6 +27,19 @@ func kafkagoEOS() eosClient {
 	return eosClient{
 		name:      "kafka-go",
 		consumeP0: kafkagoConsumeP0,
+		// The Writer retries a batch up to 30 times, 0.1 s to 1 s apart,
+		// and writes a partition's batches one at a time; batches of 1000
+		// records stay below the broker's message size limit. The errors
+		// it logs are those of attempts it retried: WriteMessages returns
+		// an error if a batch failed for good.
+		produceAcksAll: func(t *testing.T, addr, topic string, recs []record) error {
+			return kafkagoWrite(t, addr, topic, recs, nil, func(w *kafka.Writer) {
+				w.MaxAttempts, w.BatchSize, w.BatchBytes = 30, 1000, 1<<20
+				w.ErrorLogger = kafka.LoggerFunc(func(msg string, args ...any) {
+					t.Logf("kafka-go writer, retried: "+msg, args...)
+				})
+			})
+		},
 		missing: map[string]string{
 			scIdempotent: "kafka-go 0.4.51's Writer has no idempotent producer",
 			scReadCommitted: "kafka-go 0.4.51's Reader ignores Fetch's aborted transactions, so read_committed " +
@@ -51,7 +64,7 @@ func kafkagoConsumeP0(t *testing.T, addr, topic string, readCommitted bool, n in
 		}
 	})
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        []string{addr},
+		Brokers:        seeds(addr),
 		Topic:          topic,
 		Partition:      0,
 		StartOffset:    kafka.FirstOffset,

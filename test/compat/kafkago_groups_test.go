@@ -110,7 +110,7 @@ func kafkagoMember(ctx context.Context, addr string, spec memberSpec, out *membe
 	}
 	session := time.Duration(spec.SessionTimeoutMs) * time.Millisecond
 	cfg := kafka.ReaderConfig{
-		Brokers:           []string{hostPort(addr)},
+		Brokers:           seeds(addr),
 		GroupID:           spec.Group,
 		Topic:             spec.Topic,
 		Dialer:            &kafka.Dialer{ClientID: spec.ClientID, Timeout: 10 * time.Second},
@@ -168,7 +168,7 @@ func kafkagoGenerations(ctx context.Context, addr string, spec memberSpec, out *
 	}
 	cfg := kafka.ConsumerGroupConfig{
 		ID:                spec.Group,
-		Brokers:           []string{hostPort(addr)},
+		Brokers:           seeds(addr),
 		Dialer:            dialer,
 		Topics:            []string{spec.Topic},
 		SessionTimeout:    session,
@@ -211,7 +211,7 @@ func kafkagoGenerations(ctx context.Context, addr string, spec memberSpec, out *
 func kafkagoPartition(ctx context.Context, addr string, dialer *kafka.Dialer, spec memberSpec,
 	gen *kafka.Generation, a kafka.PartitionAssignment, out *memberOut) {
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{hostPort(addr)}, Topic: spec.Topic, Partition: a.ID, Dialer: dialer,
+		Brokers: seeds(addr), Topic: spec.Topic, Partition: a.ID, Dialer: dialer,
 		MinBytes: 1, MaxBytes: 4 << 20, MaxWait: kafkagoMaxWait,
 	})
 	defer r.Close()

@@ -53,7 +53,7 @@ func kafkagoScenarios(c client) scenarioClient {
 func kafkagoClient(t *testing.T, addr string) *kafka.Client {
 	transport := &kafka.Transport{}
 	t.Cleanup(transport.CloseIdleConnections)
-	return &kafka.Client{Addr: kafka.TCP(addr), Transport: transport, Timeout: 10 * time.Second}
+	return &kafka.Client{Addr: kafka.TCP(seeds(addr)...), Transport: transport, Timeout: 10 * time.Second}
 }
 
 // kafkagoWriteSync writes recs to partition 0, with timestamps ts unless
@@ -63,13 +63,20 @@ func kafkagoClient(t *testing.T, addr string) *kafka.Client {
 // WriteErrors (which has no Unwrap).
 func kafkagoWriteSync(t *testing.T, addr, topic string, recs []record, ts []time.Time) error {
 	t.Helper()
+	return kafkagoWrite(t, addr, topic, recs, ts, nil)
+}
+
+// kafkagoWrite is kafkagoWriteSync with the Writer changed by tune
+// (unless nil).
+func kafkagoWrite(t *testing.T, addr, topic string, recs []record, ts []time.Time, tune func(*kafka.Writer)) error {
+	t.Helper()
 	transport := &kafka.Transport{}
 	defer transport.CloseIdleConnections()
 	var errs []error
 	info, errLog := kafkagoLoggers("writer", func(err error) { errs = append(errs, err) })
 	w := &kafka.Writer{
 		Transport:    transport,
-		Addr:         kafka.TCP(addr),
+		Addr:         kafka.TCP(seeds(addr)...),
 		Topic:        topic,
 		Balancer:     kafka.BalancerFunc(func(kafka.Message, ...int) int { return 0 }),
 		RequiredAcks: kafka.RequireAll,
@@ -79,6 +86,9 @@ func kafkagoWriteSync(t *testing.T, addr, topic string, recs []record, ts []time
 		MaxAttempts:  1,
 		Logger:       info,
 		ErrorLogger:  errLog,
+	}
+	if tune != nil {
+		tune(w)
 	}
 	msgs := make([]kafka.Message, len(recs))
 	for i, r := range recs {
@@ -124,7 +134,7 @@ func kafkagoListOffsets(t *testing.T, addr, topic string, q kafka.OffsetRequest)
 func kafkagoReadAt(t *testing.T, addr, topic string, offset int64) (int64, record) {
 	t.Helper()
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers: []string{addr}, Topic: topic, Partition: 0, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: kafkagoMaxWait,
+		Brokers: seeds(addr), Topic: topic, Partition: 0, MinBytes: 1, MaxBytes: 4 << 20, MaxWait: kafkagoMaxWait,
 	})
 	defer closeLater(t, r)
 	if err := r.SetOffset(offset); err != nil {
@@ -143,7 +153,7 @@ func kafkagoReadAt(t *testing.T, addr, topic string, offset int64) (int64, recor
 
 var kafkagoTopicOps = &topicOps{
 	create: func(t *testing.T, addr, topic string, partitions int32, configs map[string]string) error {
-		tc := kafka.TopicConfig{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: 1}
+		tc := kafka.TopicConfig{Topic: topic, NumPartitions: int(partitions), ReplicationFactor: int(replicationFactor())}
 		for k, v := range configs {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: v})
 		}

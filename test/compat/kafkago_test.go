@@ -18,7 +18,7 @@ import (
 )
 
 func TestKafkaGo(t *testing.T) {
-	b := brokertest.Start(t)
+	addr := serverAddr(t)
 	c := client{
 		name: "kafka-go",
 		opts: binaryOpts,
@@ -29,10 +29,10 @@ func TestKafkaGo(t *testing.T) {
 		produce:          kafkagoProduce,
 		consume:          kafkagoConsume,
 	}
-	runClient(t, b.KafkaAddr(), c)
-	runScenarios(t, b.KafkaAddr(), kafkagoScenarios(c))
-	runGroupScenarios(t, b.KafkaAddr(), kafkagoGroups())
-	runEOSScenarios(t, b.KafkaAddr(), kafkagoEOS())
+	runClient(t, addr, c)
+	runScenarios(t, addr, kafkagoScenarios(c))
+	runGroupScenarios(t, addr, kafkagoGroups())
+	runEOSScenarios(t, addr, kafkagoEOS())
 }
 
 var kafkagoCodecs = map[string]kafka.Compression{
@@ -70,7 +70,7 @@ func kafkagoProduce(t *testing.T, addr, topic, codec string, recs []record) map[
 	defer transport.CloseIdleConnections()
 	w := &kafka.Writer{
 		Transport:    transport,
-		Addr:         kafka.TCP(hostPort(addr)),
+		Addr:         kafka.TCP(seeds(addr)...),
 		Topic:        topic,
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
@@ -160,7 +160,7 @@ func kafkagoConsume(t *testing.T, addr, topic string, ends map[int32]int64) map[
 			}
 		})
 		r := kafka.NewReader(kafka.ReaderConfig{
-			Brokers:     []string{hostPort(addr)},
+			Brokers:     seeds(addr),
 			Dialer:      kafkagoDialer(t, addr),
 			Topic:       topic,
 			Partition:   int(p),

@@ -27,6 +27,7 @@ func kcatEOS() eosClient {
 	return eosClient{
 		name:              "kcat",
 		produceIdempotent: kcatProduceIdempotent,
+		produceFailover:   kcatProduceFailover,
 		produceTxns:       kcatProduceTxns,
 		consumeP0:         kcatConsumeP0,
 	}
@@ -57,6 +58,19 @@ func kcatProduceIdempotent(t *testing.T, addr, topic string, recs []record) {
 		"-X", "enable.idempotence=true", "-X", "linger.ms=5")...)
 	cmd.Stdin = bytes.NewReader(kcatInput(t, recs))
 	runKcat(t, cmd)
+}
+
+// kcatProduceFailover is kcatProduceIdempotent for failover/leader-kill:
+// the lines about losing the connection to the killed leader are no
+// failure.
+func kcatProduceFailover(t *testing.T, addr, topic string, recs []record) {
+	t.Helper()
+	cmd := kcatCommand(t, append(kcatArgs("-P", addr, topic), "-p", "0", "-K", `\t`,
+		"-X", "enable.idempotence=true", "-X", "linger.ms=5")...)
+	cmd.Stdin = bytes.NewReader(kcatInput(t, recs))
+	if _, err := execKcatIgnoring(t, cmd, failoverTransient); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // kcatProduceTxns runs each transaction as one transactional kcat run.

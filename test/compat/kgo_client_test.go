@@ -17,7 +17,7 @@ import (
 )
 
 func TestKgo(t *testing.T) {
-	b := brokertest.Start(t)
+	addr := serverAddr(t)
 	c := client{
 		name:    "kgo",
 		opts:    binaryOpts,
@@ -26,10 +26,10 @@ func TestKgo(t *testing.T) {
 			return kgoConsume(t, addr, topic, "")
 		},
 	}
-	runClient(t, b.KafkaAddr(), c)
-	runScenarios(t, b.KafkaAddr(), kgoScenarios(c))
-	runGroupScenarios(t, b.KafkaAddr(), kgoGroups())
-	runEOSScenarios(t, b.KafkaAddr(), eosClient{
+	runClient(t, addr, c)
+	runScenarios(t, addr, kgoScenarios(c))
+	runGroupScenarios(t, addr, kgoGroups())
+	runEOSScenarios(t, addr, eosClient{
 		name:              "kgo",
 		produceIdempotent: kgoProduceIdempotent,
 		produceTxns:       kgoProduceTxns,
@@ -179,7 +179,7 @@ func kadmCreateTopic(t *testing.T, addr, topic string, partitions int32, configs
 	for k, v := range configs {
 		cfg[k] = &v
 	}
-	resp, err := brokertest.Admin(t, addr).CreateTopic(brokertest.Context(t, 10*time.Second), partitions, 1, cfg, topic)
+	resp, err := brokertest.Admin(t, addr).CreateTopic(brokertest.Context(t, 10*time.Second), partitions, replicationFactor(), topicConfigs(cfg), topic)
 	if err != nil {
 		return err
 	}

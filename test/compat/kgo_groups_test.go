@@ -63,7 +63,7 @@ func kadmListGroups(t *testing.T, addr string) map[string]string {
 // kgoMember is kgo's goMemberFunc.
 func kgoMember(ctx context.Context, addr string, spec memberSpec, out *memberOut) error {
 	opts := []kgo.Opt{
-		kgo.SeedBrokers(hostPort(addr)), kgo.ClientID(spec.ClientID),
+		kgo.SeedBrokers(seeds(addr)...), kgo.ClientID(spec.ClientID),
 		kgo.ConsumerGroup(spec.Group), kgo.ConsumeTopics(spec.Topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 		kgo.SessionTimeout(time.Duration(spec.SessionTimeoutMs) * time.Millisecond),

@@ -18,10 +18,11 @@ import (
 func createTopic(t *testing.T, addr, topic string) {
 	t.Helper()
 	adm := kadmClient(t, addr)
-	resp, err := adm.CreateTopic(brokertest.Context(t, 10*time.Second), partitions, 1, nil, topic)
+	resp, err := adm.CreateTopic(brokertest.Context(t, 10*time.Second), partitions, replicationFactor(), topicConfigs(nil), topic)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", topic, err, resp.Err)
 	}
+	waitTopicEverywhere(t, addr, topic)
 }
 
 // endOffsets lists each partition's end offset (high watermark).

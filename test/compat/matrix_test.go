@@ -14,7 +14,8 @@ import (
 // The suite fills a client x scenario matrix: each cell is one subtest run
 // through cell(). A full run (no -run filter, not -short) writes it to
 // MATRIX.md; in CI it also checks that the README shows that matrix and the
-// known gaps, so the published table is always the tested one.
+// known gaps, so the published table is always the tested one. A full run
+// in cluster mode (cluster_test.go) writes MATRIX-CLUSTER.md instead.
 //
 // KNOWN-GAPS.md lists cells that cannot pass yet, each with its reason; they
 // are skipped (shown as "gap") and must never fail CI. The list only
@@ -47,7 +48,7 @@ var (
 		"records/large", "offsets/by-timestamp",
 		"admin/topics", "admin/configs", "admin/list-offsets", "admin/describe-groups",
 		"groups/consume", "groups/commit", "producer/idempotent", "txn/read-committed",
-		"versions/unsupported",
+		"versions/unsupported", scFailover,
 		"sasl/plain", "sasl/scram-sha-256", "sasl/scram-sha-512", "sasl_ssl/scram-sha-512", "tenants/same-names",
 	}
 )
@@ -206,9 +207,26 @@ func ordered(order []string, seen map[string]bool) []string {
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	code := m.Run()
+	n, err := clusterSize()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compat:", err)
+		os.Exit(2)
+	}
+	var code int
+	if n > 0 {
+		code = runCluster(m, n)
+	} else {
+		code = m.Run()
+	}
 	full := flag.Lookup("test.run").Value.String() == "" && !testing.Short()
-	if code == 0 && full {
+	if full && n > 0 {
+		// Its own file, failed cells included: a cluster run is not
+		// the README's matrix.
+		if err := publishCluster(n); err != nil {
+			fmt.Fprintln(os.Stderr, "compat:", err)
+			code = 1
+		}
+	} else if code == 0 && full {
 		if err := publish(); err != nil {
 			fmt.Fprintln(os.Stderr, "compat:", err)
 			code = 1
@@ -248,6 +266,15 @@ func publish() error {
 	}
 	fmt.Fprintln(os.Stderr, "compat: README.md matrix is out of date; STRATA_UPDATE_README=1 go test ./test/compat/ updates it")
 	return nil
+}
+
+// publishCluster writes a cluster run's matrix to MATRIX-CLUSTER.md; the
+// README shows the single-node matrix only.
+func publishCluster(n int) error {
+	table := fmt.Sprintf("Client x scenario results of `%s=%d go test ./test/compat/`: every client against a "+
+		"%d-node cluster, topics with replication factor %d (written by the suite; `gap` cells are listed "+
+		"with their reasons in [KNOWN-GAPS.md](KNOWN-GAPS.md)).\n\n", clusterEnv, n, n, clusterRF) + results.render()
+	return os.WriteFile(clusterMatrixFile, []byte(table), 0o644)
 }
 
 // lineDiff lists the lines of have missing from want (-) and of want missing

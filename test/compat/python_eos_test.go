@@ -24,6 +24,13 @@ func (c pyClient) eos() eosClient {
 	e := eosClient{name: c.name, missing: map[string]string{}}
 	if c.noIdempotence != "" {
 		e.missing[scIdempotent] = c.noIdempotence
+		// failover/leader-kill: acks=all (the driver's default), one
+		// request in flight so that retries keep the order, and enough
+		// retries to outlast an election.
+		e.produceAcksAll = func(t *testing.T, addr, topic string, recs []record) error {
+			return c.produceTo0(t, addr, topic, recs, nil, "retries=100", "retry_backoff_ms=250",
+				"max_in_flight_requests_per_connection=1")
+		}
 	} else {
 		e.produceIdempotent = c.produceIdempotent
 	}

@@ -122,7 +122,7 @@ func (c pyClient) adminError(t *testing.T, addr, command, topic string, args ...
 
 func (c pyClient) createTopic(t *testing.T, addr, topic string, partitions int32, configs map[string]string) error {
 	t.Helper()
-	args := []string{"--partitions", strconv.Itoa(int(partitions))}
+	args := []string{"--partitions", strconv.Itoa(int(partitions)), "--replication-factor", strconv.Itoa(int(replicationFactor()))}
 	for _, k := range sortedKeys(configs) {
 		args = append(args, "--config", k+"="+configs[k])
 	}

@@ -113,7 +113,7 @@ func TestPython(t *testing.T) {
 	pyRequire(t)
 	for _, c := range pyClients {
 		t.Run(c.name, func(t *testing.T) {
-			addr := brokertest.Start(t).KafkaAddr()
+			addr := serverAddr(t)
 			t.Logf("%s", c.run(t, time.Minute, "version", addr, "-")[0])
 			cl := client{name: c.name, opts: c.opts, produce: c.produceCodec, consume: c.consume}
 			runClient(t, addr, cl)

@@ -30,6 +30,14 @@ func saramaEOS(name string, version sarama.KafkaVersion) eosClient {
 		produceIdempotent: func(t *testing.T, addr, topic string, recs []record) {
 			saramaProduceIdempotent(t, version, addr, topic, recs)
 		},
+		// sarama's default of 3 retries 100 ms apart gives up during an
+		// election; 40 retries 500 ms apart outlast one.
+		produceFailover: func(t *testing.T, addr, topic string, recs []record) {
+			saramaProduceIdempotent(t, version, addr, topic, recs, func(cfg *sarama.Config) {
+				cfg.Producer.Retry.Max = 40
+				cfg.Producer.Retry.Backoff = 500 * time.Millisecond
+			})
+		},
 		produceTxns: func(t *testing.T, addr, topic, txnID string, txns []eosTxn) {
 			saramaProduceTxns(t, version, addr, topic, txnID, txns)
 		},
@@ -41,14 +49,17 @@ func saramaEOS(name string, version sarama.KafkaVersion) eosClient {
 
 // saramaEOSProducer returns an idempotent SyncProducer writing to the
 // partition each message names, transactional if txnID is not empty.
-func saramaEOSProducer(t *testing.T, version sarama.KafkaVersion, addr, txnID string) sarama.SyncProducer {
+func saramaEOSProducer(t *testing.T, version sarama.KafkaVersion, addr, txnID string, tune ...func(*sarama.Config)) sarama.SyncProducer {
 	t.Helper()
 	cfg := saramaConfig(t, version)
 	cfg.Producer.Idempotent = true
 	cfg.Producer.Transaction.ID = txnID
 	cfg.Net.MaxOpenRequests = 1
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	for _, f := range tune {
+		f(cfg)
+	}
+	p, err := sarama.NewSyncProducer(seeds(addr), cfg)
 	if err != nil {
 		t.Fatalf("sarama producer (idempotent, transactional id %q): %v", txnID, err)
 	}
@@ -67,9 +78,9 @@ func saramaP0Messages(topic string, recs []record) []*sarama.ProducerMessage {
 
 // saramaProduceIdempotent writes recs to partition 0 with an idempotent
 // SyncProducer.
-func saramaProduceIdempotent(t *testing.T, version sarama.KafkaVersion, addr, topic string, recs []record) {
+func saramaProduceIdempotent(t *testing.T, version sarama.KafkaVersion, addr, topic string, recs []record, tune ...func(*sarama.Config)) {
 	t.Helper()
-	p := saramaEOSProducer(t, version, addr, "")
+	p := saramaEOSProducer(t, version, addr, "", tune...)
 	err := p.SendMessages(saramaP0Messages(topic, recs))
 	if cerr := p.Close(); err == nil {
 		err = cerr
@@ -122,7 +133,7 @@ func saramaConsumeP0(t *testing.T, version sarama.KafkaVersion, addr, topic stri
 	if readCommitted {
 		cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	}
-	c, err := sarama.NewConsumer([]string{addr}, cfg)
+	c, err := sarama.NewConsumer(seeds(addr), cfg)
 	if err != nil {
 		t.Fatalf("sarama consumer: %v", err)
 	}

@@ -62,7 +62,7 @@ func saramaScenarios(c client, version sarama.KafkaVersion) scenarioClient {
 // saramaClient is a client closed when the test ends.
 func saramaClient(t *testing.T, version sarama.KafkaVersion, addr string) sarama.Client {
 	t.Helper()
-	cl, err := sarama.NewClient([]string{addr}, saramaConfig(t, version))
+	cl, err := sarama.NewClient(seeds(addr), saramaConfig(t, version))
 	if err != nil {
 		t.Fatalf("sarama client: %v", err)
 	}
@@ -73,7 +73,7 @@ func saramaClient(t *testing.T, version sarama.KafkaVersion, addr string) sarama
 // saramaAdmin is a ClusterAdmin closed when the test ends.
 func saramaAdmin(t *testing.T, version sarama.KafkaVersion, addr string) sarama.ClusterAdmin {
 	t.Helper()
-	adm, err := sarama.NewClusterAdmin([]string{addr}, saramaConfig(t, version))
+	adm, err := sarama.NewClusterAdmin(seeds(addr), saramaConfig(t, version))
 	if err != nil {
 		t.Fatalf("sarama cluster admin: %v", err)
 	}
@@ -91,7 +91,7 @@ func saramaProduceSync(t *testing.T, version sarama.KafkaVersion, addr, topic st
 	cfg.Producer.Partitioner = sarama.NewManualPartitioner
 	cfg.Producer.MaxMessageBytes = 4 << 20
 	cfg.Producer.Retry.Max = 0
-	p, err := sarama.NewSyncProducer([]string{addr}, cfg)
+	p, err := sarama.NewSyncProducer(seeds(addr), cfg)
 	if err != nil {
 		t.Fatalf("sarama sync producer: %v", err)
 	}
@@ -125,7 +125,7 @@ func saramaProduceSync(t *testing.T, version sarama.KafkaVersion, addr, topic st
 // saramaReadAt reads the first message of partition 0 from offset.
 func saramaReadAt(t *testing.T, version sarama.KafkaVersion, addr, topic string, offset int64) (int64, record) {
 	t.Helper()
-	c, err := sarama.NewConsumer([]string{addr}, saramaConfig(t, version))
+	c, err := sarama.NewConsumer(seeds(addr), saramaConfig(t, version))
 	if err != nil {
 		t.Fatalf("sarama consumer: %v", err)
 	}
@@ -178,7 +178,7 @@ func saramaTopicOps(version sarama.KafkaVersion) *topicOps {
 				entries[k] = &v
 			}
 			return saramaAdmin(t, version, addr).CreateTopic(topic,
-				&sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: 1, ConfigEntries: entries}, false)
+				&sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: replicationFactor(), ConfigEntries: entries}, false)
 		},
 		// ListTopics asks for all topics: a metadata request naming the
 		// topic could auto-create it.

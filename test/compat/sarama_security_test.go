@@ -45,7 +45,7 @@ func TestSaramaSecurity(t *testing.T) {
 func saramaAddrs(cfg *sarama.Config, addr string) ([]string, error) {
 	hp, sec := splitAddr(addr)
 	if sec == nil {
-		return []string{hp}, nil
+		return seeds(hp), nil
 	}
 	tlsCfg, err := sec.tlsConfig()
 	if err != nil {
@@ -77,7 +77,7 @@ func saramaAddrs(cfg *sarama.Config, addr string) ([]string, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("sarama config: %w", err)
 	}
-	return []string{hp}, nil
+	return seeds(hp), nil
 }
 
 // saramaBrokers is saramaAddrs for the test goroutine.

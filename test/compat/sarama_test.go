@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
-	"github.com/strata-db/strata/internal/broker/brokertest"
 )
 
 func TestSarama(t *testing.T) {
@@ -36,7 +35,7 @@ func TestSarama(t *testing.T) {
 	}
 	for _, v := range versions {
 		t.Run(v.name, func(t *testing.T) {
-			b := brokertest.Start(t)
+			addr := serverAddr(t)
 			c := client{
 				name:       v.name,
 				noCodecWhy: "sarama sends zstd only from protocol version 2.1",
@@ -49,10 +48,10 @@ func TestSarama(t *testing.T) {
 					return saramaConsume(t, v.version, addr, topic, ends)
 				},
 			}
-			runClient(t, b.KafkaAddr(), c)
-			runScenarios(t, b.KafkaAddr(), saramaScenarios(c, v.version))
-			runGroupScenarios(t, b.KafkaAddr(), saramaGroups(v.name, v.version))
-			runEOSScenarios(t, b.KafkaAddr(), saramaEOS(v.name, v.version))
+			runClient(t, addr, c)
+			runScenarios(t, addr, saramaScenarios(c, v.version))
+			runGroupScenarios(t, addr, saramaGroups(v.name, v.version))
+			runEOSScenarios(t, addr, saramaEOS(v.name, v.version))
 		})
 	}
 }

@@ -222,6 +222,8 @@ func runTopics(t *testing.T, addr string, c scenarioClient) {
 	if err := ops.create(t, addr, topic, 3, map[string]string{"retention.ms": createRetentionMs}); err != nil {
 		t.Fatalf("%s: create %s: %v", c.name, topic, err)
 	}
+	waitTopicEverywhere(t, addr, topic)
+	checkReplicationFactor(t, addr, topic)
 	if n, found := ops.describe(t, addr, topic); !found || n != 3 {
 		t.Fatalf("%s: describe %s: %d partitions, found %v; want 3", c.name, topic, n, found)
 	}
@@ -265,6 +267,7 @@ func runConfigs(t *testing.T, addr string, c scenarioClient) {
 	}
 	checkSource("new topic", src, "DEFAULT_CONFIG")
 	ops.set(t, addr, topic, "retention.ms", alterRetentionMs)
+	waitConfigEverywhere(t, addr, topic, "retention.ms", alterRetentionMs)
 	v, src = ops.describe(t, addr, topic, "retention.ms")
 	if v != alterRetentionMs {
 		t.Errorf("%s: retention.ms after setting it is %q, want %s", c.name, v, alterRetentionMs)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,11 +13,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// Client returns a franz-go client seeded with addr, closed when the test
-// ends. STRATA_TEST_LOG=debug turns on its debug log, with timestamps.
+// Client returns a franz-go client seeded with addr (one address or a
+// comma-separated list), closed when the test ends. STRATA_TEST_LOG=debug turns on
+// its debug log, with timestamps.
 func Client(t testing.TB, addr string, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	base := []kgo.Opt{kgo.SeedBrokers(addr)}
+	base := []kgo.Opt{kgo.SeedBrokers(strings.Split(addr, ",")...)}
 	if os.Getenv("STRATA_TEST_LOG") == "debug" {
 		stamp := func() string { return time.Now().UTC().Format("15:04:05.000000 ") }
 		base = append(base, kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, stamp)))

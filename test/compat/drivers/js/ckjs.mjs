@@ -68,7 +68,11 @@ const extraConfig = (args) => Object.fromEntries(parseConfig(args.conf));
 
 // watch logs a client's events and collects its errors; check() throws
 // the first one.
-function watch(c, what) {
+// transient matches the errors of losing the connection to a broker,
+// which produce --failover true (failover/leader-kill) expects.
+const transient = /transport failure|all broker connections are down|connection refused/i;
+
+function watch(c, what, failover = false) {
   const errors = [];
   // A client in a retry loop can log thousands of lines a second: keep the
   // first ones.
@@ -80,7 +84,7 @@ function watch(c, what) {
   });
   c.on('event.error', (e) => {
     log(`[ckjs ${what} ERROR] ${e.code} ${e.message}`);
-    errors.push(e);
+    if (!(failover && transient.test(e.message))) errors.push(e);
   });
   return {
     check() {
@@ -128,7 +132,7 @@ async function produce(args) {
   };
   if (args['max-message-bytes']) conf['message.max.bytes'] = Number(args['max-message-bytes']);
   const p = new Producer({ ...conf, ...extraConfig(args) });
-  const events = watch(p, 'producer');
+  const events = watch(p, 'producer', args.failover === 'true');
   let pending = recs.length;
   let allDelivered;
   const delivered = new Promise((resolve) => (allDelivered = resolve));
@@ -498,7 +502,7 @@ const handlers = {
   'create-topic': (args) =>
     withAdmin(args, async (admin) => {
       const config = Object.fromEntries(parseConfig(args.config));
-      const topic = { topic: need(args, 'topic'), num_partitions: Number(need(args, 'partitions')), replication_factor: 1, config };
+      const topic = { topic: need(args, 'topic'), num_partitions: Number(need(args, 'partitions')), replication_factor: Number(args['replication-factor'] ?? 1), config };
       await call(admin, 'createTopic', topic, 10000);
       return { created: true };
     }),
@@ -537,7 +541,7 @@ const handlers = {
 };
 
 main(handlers, [
-  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'offset',
+  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'replication-factor', 'config', 'offset',
   'max-message-bytes', 'conf', 'idle', 'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
-  'idempotent', 'txns', 'transactional-id', 'isolation', 'count',
+  'idempotent', 'failover', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

@@ -34,7 +34,9 @@
 // Exactly-once subcommands and options (test/compat/js_eos_test.go):
 //   produce --idempotent true writes with the client's idempotent producer,
 //   each send acknowledged before the next (records to one partition land
-//   in input order).
+//   in input order). --failover true (failover/leader-kill,
+//   test/compat/failover_test.go) lets it outlast a leader's death:
+//   kafkajs retries 20 times, ckjs takes lost connections for no error.
 //   produce-txns --txns FILE --transactional-id ID runs the transactions of
 //   FILE, one JSON object per line {"commit": bool, "records": [record in,
 //   ...]}, in order with one transactional producer: each transaction's

@@ -85,10 +85,12 @@ function client(args) {
   return new Kafka({
     ...kafkajsSecurity(security),
     clientId: args['client-id'] ?? 'strata-compat',
-    brokers: [broker],
+    brokers: broker.split(','),
     logLevel: debug ? logLevel.DEBUG : logLevel.WARN,
     logCreator,
-    retry: { retries: 5 },
+    // produce --failover true (failover/leader-kill): enough retries to
+    // outlast an election; kafkajs refreshes metadata after each failure.
+    retry: args.failover === 'true' ? { retries: 20, maxRetryTime: 2000 } : { retries: 5 },
     requestTimeout: 60000,
   });
 }
@@ -526,7 +528,7 @@ const handlers = {
           {
             topic: need(args, 'topic'),
             numPartitions: Number(need(args, 'partitions')),
-            replicationFactor: 1,
+            replicationFactor: Number(args['replication-factor'] ?? 1),
             configEntries: parseConfig(args.config).map(([name, value]) => ({ name, value })),
           },
         ],
@@ -583,7 +585,7 @@ const handlers = {
 };
 
 main(handlers, [
-  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'config', 'names', 'offset',
+  'bootstrap', 'topic', 'codec', 'records', 'ends', 'partition', 'times', 'partitions', 'replication-factor', 'config', 'names', 'offset',
   'group', 'client-id', 'session-timeout-ms', 'rebalance-timeout-ms', 'commit',
-  'idempotent', 'txns', 'transactional-id', 'isolation', 'count',
+  'idempotent', 'failover', 'txns', 'transactional-id', 'isolation', 'count',
 ]);

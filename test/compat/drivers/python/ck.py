@@ -264,7 +264,7 @@ def future_error(fut, timeout):
 
 
 def create_topic(args):
-    nt = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=1,
+    nt = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=args.replication_factor,
                   config=common.parse_kv(args.config))
     a = admin(args)  # kept referenced: a collected client fails its futures
     fut = a.create_topics([nt], request_timeout=args.timeout)[args.topic]

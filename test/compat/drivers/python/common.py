@@ -243,6 +243,7 @@ def parser(description):
     p.add_argument('--ends', default='', help='partition:end offset, comma separated')
     p.add_argument('--partition', type=int, default=0)
     p.add_argument('--partitions', type=int, default=1)
+    p.add_argument('--replication-factor', type=int, default=1)
     p.add_argument('--offset', type=int, default=0)
     p.add_argument('--times', default='', help='timestamps in ms, comma separated')
     p.add_argument('--config', action='append', help='topic config name=value (repeatable)')

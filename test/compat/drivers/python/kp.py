@@ -70,7 +70,7 @@ def security_conf(props):
 
 def base_conf(args):
     servers, security = common.bootstrap_security(args.bootstrap)
-    conf = {'bootstrap_servers': [servers], 'client_id': 'strata-compat-kp'}
+    conf = {'bootstrap_servers': servers.split(','), 'client_id': 'strata-compat-kp'}
     conf.update(security_conf(security))
     for k, v in common.parse_kv(args.conf).items():
         conf[k] = conf_value(k, v)
@@ -183,7 +183,7 @@ def admin(args):
 
 
 def create_topic(args):
-    nt = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=1,
+    nt = NewTopic(args.topic, num_partitions=args.partitions, replication_factor=args.replication_factor,
                   topic_configs=common.parse_kv(args.config))
     try:  # kafka-python raises the first topic error; with one topic, that is its error
         resp = admin(args).create_topics([nt], timeout_ms=int(args.timeout * 1000))

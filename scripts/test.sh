@@ -29,12 +29,12 @@ go test -race -count=1 ./internal/... ./cmd/... ./test/integration/... ./test/la
 echo "== real-client compatibility, fault and multi-node cluster tests"
 go test -count=1 -timeout 20m ./test/compat/... ./test/chaos/... ./test/cluster/... ./test/faults/...
 
-# About 2 minutes: kgo's cells and two third-party clients' failover cells
-# (partition leader SIGKILLed mid-stream) against a three-node cluster with
-# replication factor 3. test/compat/cluster-suite.sh runs every client.
+# Under a minute: the failover cells (partition leader SIGKILLed
+# mid-stream) of kgo and two third-party clients against a three-node
+# cluster with replication factor 3, within CI's time budget.
+# test/compat/cluster-suite.sh runs every client and every scenario.
 echo "== client compatibility on a three-node cluster (subset)"
-STRATA_COMPAT_CLUSTER=3 go test -short -count=1 -timeout 5m -run '^TestKgo$' ./test/compat/
-STRATA_COMPAT_CLUSTER=3 go test -short -count=1 -timeout 5m -run '^(TestKcat|TestConfluentGo)$/^failover/' ./test/compat/
+STRATA_COMPAT_CLUSTER=3 go test -short -count=1 -timeout 5m -run '^(TestKgo|TestKcat|TestConfluentGo)$/^failover/' ./test/compat/
 
 echo "== fuzzing, $fuzztime per target"
 for pkg in $(go list ./internal/...); do

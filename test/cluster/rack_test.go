@@ -1,15 +1,12 @@
 package cluster
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"net/http"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/internal/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -146,37 +143,11 @@ func fetchMetrics(t *testing.T, nodes []*node) []consumerFetches {
 	t.Helper()
 	out := make([]consumerFetches, len(nodes))
 	for i, n := range nodes {
-		m := scrape(t, n)
+		m := brokertest.Metrics(t, n.httpAddr)
 		out[i] = consumerFetches{
 			leader:    m[`strata_fetch_consumer_bytes_total{replica="leader"}`],
 			follower:  m[`strata_fetch_consumer_bytes_total{replica="follower"}`],
 			redirects: m["strata_fetch_preferred_replica_total"],
-		}
-	}
-	return out
-}
-
-// scrape reads a node's /metrics into series -> value.
-func scrape(t *testing.T, n *node) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + n.httpAddr + "/metrics")
-	if err != nil {
-		t.Fatalf("metrics of node %d: %v", n.id, err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
 		}
 	}
 	return out

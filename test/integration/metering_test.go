@@ -1,10 +1,7 @@
 package integration
 
 import (
-	"bufio"
 	"fmt"
-	"net/http"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +53,7 @@ func TestMetering(t *testing.T) {
 		t.Errorf("tenant B, idle, has usage %+v", other)
 	}
 
-	m := scrapeMetrics(t, b.HTTPAddr())
+	m := brokertest.Metrics(t, b.HTTPAddr())
 	for _, series := range []string{
 		fmt.Sprintf(`strata_tenant_bytes_total{direction="produce",tenant="%s"}`, credA.Tenant),
 		fmt.Sprintf(`strata_tenant_bytes_total{direction="fetch",tenant="%s"}`, credA.Tenant),
@@ -66,25 +63,4 @@ func TestMetering(t *testing.T) {
 			t.Errorf("%s = %v, want at least %d", series, m[series], n*size)
 		}
 	}
-}
-
-// scrapeMetrics reads a node's /metrics into series -> value.
-func scrapeMetrics(t *testing.T, httpAddr string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get("http://" + httpAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		line := sc.Text()
-		if i := strings.LastIndexByte(line, ' '); i > 0 && !strings.HasPrefix(line, "#") {
-			if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-				out[line[:i]] = v
-			}
-		}
-	}
-	return out
 }

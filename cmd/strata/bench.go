@@ -62,6 +62,7 @@ func benchRunCommand() *cobra.Command {
 	cfg := bench.DefaultRunConfig()
 	var wf workloadFlags
 	var bootstrap, throughput, jsonPath string
+	var saslMechanism, saslUser string
 	var quiet bool
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -77,6 +78,13 @@ func benchRunCommand() *cobra.Command {
 			}
 			cfg.MBps = mbps
 			cfg.Bootstrap = strings.Split(bootstrap, ",")
+			if saslMechanism != "" {
+				opt, err := bench.SASL(saslMechanism, saslUser, os.Getenv(benchPasswordEnv))
+				if err != nil {
+					return err
+				}
+				cfg.ClientOpts = append(cfg.ClientOpts, opt)
+			}
 			if !quiet {
 				cfg.Progress = func(s string) { fmt.Fprintln(os.Stderr, s) }
 			}
@@ -104,9 +112,15 @@ func benchRunCommand() *cobra.Command {
 	f.DurationVar(&cfg.Drain, "drain", cfg.Drain, "how long to wait, after producing, for consumers to catch up")
 	f.StringVar(&jsonPath, "json", "", "also write every figure to this JSON file")
 	f.BoolVarP(&quiet, "quiet", "q", false, "no per-second progress on stderr")
+	f.StringVar(&saslMechanism, "sasl-mechanism", "", "authenticate with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 (the password is read from $"+benchPasswordEnv+")")
+	f.StringVar(&saslUser, "sasl-user", "", "SASL user name (a Strata API key)")
 	addWorkloadFlags(cmd, &cfg, &wf)
 	return cmd
 }
+
+// benchPasswordEnv holds `bench run`'s SASL password, kept off the
+// command line where other users of the machine could read it.
+const benchPasswordEnv = bench.PasswordEnv
 
 func benchCompareCommand() *cobra.Command {
 	base := bench.DefaultRunConfig()
@@ -256,6 +270,8 @@ func benchNoisyCommand() *cobra.Command {
 	var wf workloadFlags
 	var quota float64
 	var outDir, workDir, exe string
+	var aNice int
+	var aInProcess bool
 	cmd := &cobra.Command{
 		Use:   "noisy",
 		Short: "Noisy neighbour: start a Strata node with two tenants; A produces at ten times its quota while B runs at half of its own",
@@ -283,8 +299,12 @@ func benchNoisyCommand() *cobra.Command {
 			srv.LogPath = filepath.Join(outDir, "strata-noisy.log")
 			ctx, stop := signalContext()
 			defer stop()
-			res, err := bench.Noisy(ctx, bench.NoisyConfig{Server: srv, QuotaMBps: quota, Base: base,
-				Progress: func(s string) { fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), s) }})
+			cfg := bench.NoisyConfig{Server: srv, QuotaMBps: quota, Base: base, LoadExe: exe, LoadNice: aNice,
+				Progress: func(s string) { fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), s) }}
+			if aInProcess {
+				cfg.LoadExe = ""
+			}
+			res, err := bench.Noisy(ctx, cfg)
 			if err != nil {
 				return err
 			}
@@ -307,7 +327,9 @@ func benchNoisyCommand() *cobra.Command {
 	f.DurationVar(&base.Warmup, "warmup", base.Warmup, "load before each window, not measured")
 	f.StringVar(&outDir, "out", "bench-results", "directory for noisy.json, noisy.md and the server log")
 	f.StringVar(&workDir, "work-dir", os.TempDir(), "where the server's data directory goes")
-	f.StringVar(&exe, "strata-bin", "", "strata binary to run as the server (default: this executable)")
+	f.StringVar(&exe, "strata-bin", "", "strata binary to run as the server and as tenant A's clients (default: this executable)")
+	f.IntVar(&aNice, "a-nice", 10, "niceness of tenant A's client process, standing for clients on machines of their own")
+	f.BoolVar(&aInProcess, "a-in-process", false, "run tenant A's clients in this process, beside B's, instead of a process of their own")
 	addWorkloadFlags(cmd, &base, &wf)
 	return cmd
 }

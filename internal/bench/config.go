@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // MB is the unit of every throughput figure: 2^20 bytes, as Kafka's
@@ -197,4 +199,19 @@ func acksName(a int16) string {
 		return "all"
 	}
 	return strconv.Itoa(int(a))
+}
+
+// SASL returns the client option that authenticates with mechanism
+// (PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, any case) as user and password,
+// for servers whose listener requires SASL.
+func SASL(mechanism, user, password string) (kgo.Opt, error) {
+	switch strings.ToUpper(mechanism) {
+	case "PLAIN":
+		return kgo.SASL(plain.Auth{User: user, Pass: password}.AsMechanism()), nil
+	case "SCRAM-SHA-256":
+		return kgo.SASL(scram.Auth{User: user, Pass: password}.AsSha256Mechanism()), nil
+	case "SCRAM-SHA-512":
+		return kgo.SASL(scram.Auth{User: user, Pass: password}.AsSha512Mechanism()), nil
+	}
+	return nil, fmt.Errorf("bench: SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mechanism)
 }

@@ -9,12 +9,18 @@ package bench
 // higher).
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"math"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +37,16 @@ type NoisyConfig struct {
 	QuotaMBps float64
 	// Base is the workload of each tenant (bootstrap, throughput and
 	// client options are set per phase).
-	Base     RunConfig
+	Base RunConfig
+	// LoadExe, when set, is a strata binary that runs tenant A's clients
+	// in a process of their own (`strata bench run`) at niceness LoadNice.
+	// A's clients then stand for machines of their own, as a noisy
+	// neighbour's are: their garbage collection does not pause the process
+	// that measures B, and at a positive niceness their CPU time comes
+	// after the server's and B's on a machine with few cores. Empty runs
+	// them in this process.
+	LoadExe  string
+	LoadNice int
 	Progress func(string)
 }
 
@@ -100,7 +115,12 @@ func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
-		res.AShared, errA = Run(ctx, phase("a-noisy", creds[0], 10*cfg.QuotaMBps))
+		a := phase("a-noisy", creds[0], 10*cfg.QuotaMBps)
+		if cfg.LoadExe == "" {
+			res.AShared, errA = Run(ctx, a)
+			return
+		}
+		res.AShared, errA = runLoadProcess(ctx, cfg.LoadExe, cfg.LoadNice, a, "SCRAM-SHA-512", creds[0], progress)
 	}()
 	go func() {
 		defer wg.Done()
@@ -115,6 +135,85 @@ func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
 	res.AHeld = math.Abs(res.AQuotaError) <= 0.10
 	res.BUnharmed = res.BP99Rise < 0.20
 	return res, nil
+}
+
+// PasswordEnv is the environment variable `strata bench run` reads its
+// SASL password from.
+const PasswordEnv = "STRATA_BENCH_SASL_PASSWORD"
+
+// runLoadProcess runs the workload c as `exe bench run` in a child
+// process at niceness nice (through nice(1): Linux niceness is per thread,
+// so it must be set before the Go runtime starts its threads), passing
+// c's progress lines on, and returns the run's result.
+func runLoadProcess(ctx context.Context, exe string, nice int, c RunConfig, mechanism string, auth scram.Auth, progress func(string)) (*RunResult, error) {
+	dir, err := os.MkdirTemp("", "strata-load-")
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	out := filepath.Join(dir, "result.json")
+	args := append([]string{"-n", strconv.Itoa(nice), exe, "bench", "run", "--json", out,
+		"--sasl-mechanism", mechanism, "--sasl-user", auth.User}, runArgs(c)...)
+	cmd := exec.CommandContext(ctx, "nice", args...)
+	cmd.Env = append(os.Environ(), PasswordEnv+"="+auth.Pass)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("bench: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("bench: start load process: %w", err)
+	}
+	var tail []string // the last lines, for the error
+	sc := bufio.NewScanner(stderr)
+	for sc.Scan() {
+		c.Progress(sc.Text())
+		if tail = append(tail, sc.Text()); len(tail) > 5 {
+			tail = tail[1:]
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		return nil, fmt.Errorf("bench: load process: %w: %s", err, strings.Join(tail, "; "))
+	}
+	raw, err := os.ReadFile(out)
+	if err != nil {
+		return nil, fmt.Errorf("bench: load process result: %w", err)
+	}
+	var res RunResult
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return nil, fmt.Errorf("bench: load process result: %w", err)
+	}
+	return &res, nil
+}
+
+// runArgs renders c as the flags of `strata bench run` (cmd/strata's
+// workload flags).
+func runArgs(c RunConfig) []string {
+	a := []string{
+		"--bootstrap", strings.Join(c.Bootstrap, ","),
+		"--topics", strconv.Itoa(c.Topics),
+		"--partitions", strconv.Itoa(int(c.Partitions)),
+		"--record-size", strconv.Itoa(c.RecordSize),
+		"--keys", strconv.Itoa(c.Keys),
+		"--partitioner", c.Partitioner,
+		"--producers", strconv.Itoa(c.Producers),
+		"--consumers", strconv.Itoa(c.Consumers),
+		"--acks", acksName(c.Acks),
+		"--compression", c.Compression,
+		"--linger", c.Linger.String(),
+		"--batch-size", strconv.Itoa(int(c.BatchBytes)),
+		"--max-inflight", strconv.Itoa(c.MaxInflight),
+		"--duration", c.Duration.String(),
+		"--warmup", c.Warmup.String(),
+		"--drain", c.Drain.String(),
+		"--throughput", "unlimited",
+	}
+	if c.MBps > 0 {
+		a[len(a)-1] = strconv.FormatFloat(c.MBps, 'f', -1, 64)
+	}
+	if c.Topic != "" {
+		a = append(a, "--topic", c.Topic)
+	}
+	return a
 }
 
 // WriteNoisyMarkdown renders a result as a table.

@@ -32,8 +32,8 @@ func kafkagoSecurity(addr string) (sasl.Mechanism, *tls.Config, error) {
 		return nil, nil, nil
 	}
 	tlsCfg, err := sec.tlsConfig()
-	if err != nil {
-		return nil, nil, err
+	if err != nil || !sec.sasl() {
+		return nil, tlsCfg, err
 	}
 	var mech sasl.Mechanism
 	switch sec.Mechanism {

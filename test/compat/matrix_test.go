@@ -49,7 +49,7 @@ var (
 		"admin/topics", "admin/configs", "admin/list-offsets", "admin/describe-groups",
 		"groups/consume", "groups/commit", "producer/idempotent", "txn/read-committed",
 		"versions/unsupported", scFailover,
-		"sasl/plain", "sasl/scram-sha-256", "sasl/scram-sha-512", "sasl_ssl/scram-sha-512", "tenants/same-names",
+		"sasl/plain", "sasl/scram-sha-256", "sasl/scram-sha-512", "sasl_ssl/scram-sha-512", "ssl/mtls", "tenants/same-names",
 	}
 )
 

@@ -54,6 +54,19 @@ func saramaAddrs(cfg *sarama.Config, addr string) ([]string, error) {
 	if tlsCfg != nil {
 		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tlsCfg
 	}
+	if sec.sasl() {
+		if err := saramaSASL(cfg, sec); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("sarama config: %w", err)
+	}
+	return seeds(hp), nil
+}
+
+// saramaSASL sets cfg's SASL for sec.
+func saramaSASL(cfg *sarama.Config, sec *security) error {
 	cfg.Net.SASL.Enable, cfg.Net.SASL.Handshake = true, true
 	if !cfg.Version.IsAtLeast(sarama.V1_0_0_0) {
 		// SaslHandshake v1 and SaslAuthenticate came with Kafka 1.0:
@@ -72,12 +85,9 @@ func saramaAddrs(cfg *sarama.Config, addr string) ([]string, error) {
 		cfg.Net.SASL.Mechanism = sarama.SASLTypeSCRAMSHA512
 		cfg.Net.SASL.SCRAMClientGeneratorFunc = func() sarama.SCRAMClient { return &saramaSCRAM{hash: scram.SHA512} }
 	default:
-		return nil, fmt.Errorf("sarama: no SASL mechanism %s", sec.Mechanism)
+		return fmt.Errorf("sarama: no SASL mechanism %s", sec.Mechanism)
 	}
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("sarama config: %w", err)
-	}
-	return seeds(hp), nil
+	return nil
 }
 
 // saramaBrokers is saramaAddrs for the test goroutine.

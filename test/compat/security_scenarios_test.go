@@ -27,6 +27,7 @@ const (
 	scSASLSCRAM256 = "sasl/scram-sha-256"
 	scSASLSCRAM512 = "sasl/scram-sha-512"
 	scSASLSSL      = "sasl_ssl/scram-sha-512"
+	scMTLS         = "ssl/mtls"
 	scTenants      = "tenants/same-names"
 )
 
@@ -57,14 +58,16 @@ type secureClient struct {
 }
 
 // secureNodes are the nodes of one client's security scenarios: a node
-// that requires SASL, with tenants A and B, and one that requires SASL
-// inside TLS.
+// that requires SASL, with tenants A and B, one that requires SASL inside
+// TLS, and one that requires a client certificate naming an API key
+// (--auth mtls).
 type secureNodes struct {
-	sasl, ssl  string                           // Kafka listeners
-	creds      map[string]brokertest.Credential // API keys on sasl, by tenant name
-	sslCred    brokertest.Credential
-	ca         *brokertest.CA // issued ssl's certificate
-	tenantList []string
+	sasl, ssl, mtls string                           // Kafka listeners
+	creds           map[string]brokertest.Credential // API keys on sasl, by tenant name
+	sslCred         brokertest.Credential
+	ca              *brokertest.CA // issued ssl's and mtls's certificates
+	mtlsCert        brokertest.Issued
+	tenantList      []string
 }
 
 func startSecureNodes(t *testing.T) *secureNodes {
@@ -78,6 +81,10 @@ func startSecureNodes(t *testing.T) *secureNodes {
 	s := brokertest.Start(t, brokertest.WithSASL, brokertest.WithTLS(t, n.ca, nil))
 	n.ssl = s.KafkaAddr()
 	n.sslCred = brokertest.CreateKey(t, s, brokertest.CreateTenant(t, s, "tenant-ssl"))
+	clientCA := brokertest.NewCA(t, "strata compat client CA")
+	m := brokertest.Start(t, brokertest.WithTLS(t, n.ca, clientCA), brokertest.WithMTLS)
+	n.mtls = m.KafkaAddr()
+	n.mtlsCert = clientCA.Issue(t, brokertest.CreateKey(t, m, brokertest.CreateTenant(t, m, "tenant-mtls")).Key)
 	// So that a pass means the client authenticated (and encrypted):
 	// clients without SASL, with a wrong secret, or without TLS get
 	// nowhere.
@@ -88,6 +95,9 @@ func startSecureNodes(t *testing.T) *secureNodes {
 		"with a wrong secret":        n.addr(false, wrong, mechSCRAM512),
 		"over SASL_SSL without TLS":  secureAddr(n.ssl, security{Protocol: protoSASLPlaintext, Mechanism: mechSCRAM512, User: n.sslCred.Key, Password: n.sslCred.Secret}),
 		"over SASL_SSL without SASL": "",
+		"over SASL_SSL to the mTLS node, without a certificate": secureAddr(n.mtls, security{Protocol: protoSASLSSL, Mechanism: mechSCRAM512,
+			User: n.sslCred.Key, Password: n.sslCred.Secret, CAFile: n.ca.File}),
+		"over SSL with a certificate of another CA": n.mtlsAddr(brokertest.NewCA(t, "rogue CA").Issue(t, n.mtlsCert.TLS.Leaf.Subject.CommonName)),
 	} {
 		var cl *kgo.Client
 		if addr == "" {
@@ -108,6 +118,12 @@ func (n *secureNodes) addr(ssl bool, c brokertest.Credential, mechanism string) 
 		return secureAddr(n.ssl, security{Protocol: protoSASLSSL, Mechanism: mechanism, User: c.Key, Password: c.Secret, CAFile: n.ca.File})
 	}
 	return secureAddr(n.sasl, security{Protocol: protoSASLPlaintext, Mechanism: mechanism, User: c.Key, Password: c.Secret})
+}
+
+// mtlsAddr is the bootstrap address of the mtls node for a client
+// certificate.
+func (n *secureNodes) mtlsAddr(cert brokertest.Issued) string {
+	return secureAddr(n.mtls, security{Protocol: protoSSL, CAFile: n.ca.File, CertFile: cert.CertFile, KeyFile: cert.KeyFile})
 }
 
 // runSecurityScenarios registers the security cells of a client, on nodes
@@ -136,6 +152,7 @@ func runSecurityScenarios(t *testing.T, c secureClient) {
 		{scSASLSCRAM256, c.produce != nil, func(t *testing.T) { runSecureRoundTrip(t, c, scSASLSCRAM256, n.addr(false, a, mechSCRAM256)) }},
 		{scSASLSCRAM512, c.produce != nil, func(t *testing.T) { runSecureRoundTrip(t, c, scSASLSCRAM512, n.addr(false, a, mechSCRAM512)) }},
 		{scSASLSSL, c.produce != nil, func(t *testing.T) { runSecureRoundTrip(t, c, scSASLSSL, n.addr(true, n.sslCred, mechSCRAM512)) }},
+		{scMTLS, c.produce != nil, func(t *testing.T) { runSecureRoundTrip(t, c, scMTLS, n.mtlsAddr(n.mtlsCert)) }},
 		{scTenants, c.produce != nil && c.groups.start != nil, func(t *testing.T) { runTenants(t, c, n, tenantsMech) }},
 	} {
 		why, isMissing := c.missing[s.name]

@@ -5,6 +5,7 @@ package compat
 // and encrypt, with librdkafka's property names:
 //
 //	kafka://KEY:SECRET@127.0.0.1:9092?security.protocol=SASL_SSL&sasl.mechanism=SCRAM-SHA-512&ssl.ca.location=/tmp/ca.pem
+//	kafka://127.0.0.1:9092?security.protocol=SSL&ssl.ca.location=/tmp/ca.pem&ssl.certificate.location=/tmp/c.pem&ssl.key.location=/tmp/k.pem
 //
 // The address is what every produce, consume and member func already takes,
 // and it crosses process boundaries whole (Go members in child processes,
@@ -30,6 +31,9 @@ import (
 const (
 	protoSASLPlaintext = "SASL_PLAINTEXT"
 	protoSASLSSL       = "SASL_SSL"
+	// protoSSL is TLS without SASL; here with a client certificate, whose
+	// subject CN names the API key (--auth mtls).
+	protoSSL = "SSL"
 )
 
 // SASL mechanisms, by Kafka's names (sasl.mechanism).
@@ -40,26 +44,39 @@ const (
 	addressScheme = "kafka"
 )
 
-// security is how a client reaches a node that requires SASL.
+// security is how a client reaches a node that requires SASL or a client
+// certificate.
 type security struct {
-	Protocol       string // protoSASLPlaintext or protoSASLSSL
-	Mechanism      string // mechPlain, mechSCRAM256 or mechSCRAM512
-	User, Password string
+	Protocol       string // protoSASLPlaintext, protoSASLSSL or protoSSL
+	Mechanism      string // mechPlain, mechSCRAM256 or mechSCRAM512; none with protoSSL
+	User, Password string // none with protoSSL
 	// CAFile is the PEM file of the CA that issued the node's certificate
-	// (ssl.ca.location); set with protoSASLSSL.
+	// (ssl.ca.location); set with protoSASLSSL and protoSSL.
 	CAFile string
+	// CertFile and KeyFile are the client's certificate and key
+	// (ssl.certificate.location, ssl.key.location); set with protoSSL.
+	CertFile, KeyFile string
 }
 
 // tls reports whether the connection is encrypted.
-func (s *security) tls() bool { return s.Protocol == protoSASLSSL }
+func (s *security) tls() bool { return s.Protocol == protoSASLSSL || s.Protocol == protoSSL }
+
+// sasl reports whether the client authenticates with SASL.
+func (s *security) sasl() bool { return s.Protocol != protoSSL }
 
 // secureAddr is the bootstrap address of hostport with sec.
 func secureAddr(hostport string, sec security) string {
-	q := url.Values{"security.protocol": {sec.Protocol}, "sasl.mechanism": {sec.Mechanism}}
-	if sec.CAFile != "" {
-		q.Set("ssl.ca.location", sec.CAFile)
+	q := url.Values{"security.protocol": {sec.Protocol}}
+	for k, v := range map[string]string{"sasl.mechanism": sec.Mechanism, "ssl.ca.location": sec.CAFile,
+		"ssl.certificate.location": sec.CertFile, "ssl.key.location": sec.KeyFile} {
+		if v != "" {
+			q.Set(k, v)
+		}
 	}
-	u := url.URL{Scheme: addressScheme, User: url.UserPassword(sec.User, sec.Password), Host: hostport, RawQuery: q.Encode()}
+	u := url.URL{Scheme: addressScheme, Host: hostport, RawQuery: q.Encode()}
+	if sec.User != "" {
+		u.User = url.UserPassword(sec.User, sec.Password)
+	}
 	return u.String()
 }
 
@@ -76,9 +93,13 @@ func splitAddr(addr string) (string, *security) {
 	sec := &security{
 		Protocol: q.Get("security.protocol"), Mechanism: q.Get("sasl.mechanism"),
 		User: u.User.Username(), Password: pass, CAFile: q.Get("ssl.ca.location"),
+		CertFile: q.Get("ssl.certificate.location"), KeyFile: q.Get("ssl.key.location"),
 	}
-	if sec.Protocol != protoSASLPlaintext && sec.Protocol != protoSASLSSL || sec.Mechanism == "" {
-		panic(fmt.Sprintf("compat: bootstrap address %q: want security.protocol SASL_PLAINTEXT or SASL_SSL and a sasl.mechanism", addr))
+	switch {
+	case sec.Protocol == protoSSL && (sec.CAFile == "" || sec.CertFile == "" || sec.KeyFile == ""):
+		panic(fmt.Sprintf("compat: bootstrap address %q: SSL wants ssl.ca.location, ssl.certificate.location and ssl.key.location", addr))
+	case sec.Protocol != protoSSL && (sec.Protocol != protoSASLPlaintext && sec.Protocol != protoSASLSSL || sec.Mechanism == ""):
+		panic(fmt.Sprintf("compat: bootstrap address %q: want security.protocol SASL_PLAINTEXT, SASL_SSL or SSL, and a sasl.mechanism with SASL", addr))
 	}
 	return u.Host, sec
 }
@@ -103,7 +124,15 @@ func (s *security) tlsConfig() (*tls.Config, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("ssl.ca.location %s: no certificate", s.CAFile)
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	cfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	if s.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("ssl.certificate.location: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
 }
 
 // librdkafka is sec as librdkafka properties (confluent-kafka-go, kcat),
@@ -112,12 +141,15 @@ func (s *security) librdkafka() map[string]string {
 	if s == nil {
 		return nil
 	}
-	props := map[string]string{
-		"security.protocol": s.Protocol, "sasl.mechanism": s.Mechanism,
-		"sasl.username": s.User, "sasl.password": s.Password,
+	props := map[string]string{"security.protocol": s.Protocol}
+	if s.sasl() {
+		props["sasl.mechanism"], props["sasl.username"], props["sasl.password"] = s.Mechanism, s.User, s.Password
 	}
 	if s.tls() {
 		props["ssl.ca.location"] = s.CAFile
+	}
+	if s.CertFile != "" {
+		props["ssl.certificate.location"], props["ssl.key.location"] = s.CertFile, s.KeyFile
 	}
 	return props
 }
@@ -136,6 +168,9 @@ func kgoSecurity(addr string) ([]kgo.Opt, error) {
 	}
 	if cfg != nil {
 		opts = append(opts, kgo.DialTLSConfig(cfg))
+	}
+	if !sec.sasl() {
+		return opts, nil
 	}
 	return append(opts, kgo.SASL(brokertest.Mechanism(sec.Mechanism,
 		brokertest.Credential{Key: sec.User, Secret: sec.Password}))), nil

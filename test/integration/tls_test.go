@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/strata-db/strata/internal/broker"
 	"github.com/strata-db/strata/internal/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -63,7 +62,7 @@ func TestTLS(t *testing.T) {
 func TestMTLS(t *testing.T) {
 	serverCA := brokertest.NewCA(t, "server CA")
 	clientCA := brokertest.NewCA(t, "client CA")
-	b := brokertest.Start(t, brokertest.WithTLS(t, serverCA, clientCA), func(cfg *broker.Config) { cfg.Auth = broker.AuthMTLS })
+	b := brokertest.Start(t, brokertest.WithTLS(t, serverCA, clientCA), brokertest.WithMTLS)
 	tenantA := brokertest.CreateTenant(t, b, "tenant A")
 	keyA := brokertest.CreateKey(t, b, tenantA)
 	keyB := brokertest.CreateKey(t, b, brokertest.CreateTenant(t, b, "tenant B"))

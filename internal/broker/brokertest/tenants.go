@@ -18,6 +18,11 @@ import (
 // functions that follow may set more.
 func WithSASL(cfg *broker.Config) { cfg.Auth = broker.AuthSASL }
 
+// WithMTLS makes the Kafka listener take the API key from the client
+// certificate's subject CN (--auth mtls); it needs WithTLS with a client
+// CA.
+func WithMTLS(cfg *broker.Config) { cfg.Auth = broker.AuthMTLS }
+
 // Credential is an API key and its secret.
 type Credential struct {
 	Tenant, Key, Secret string

@@ -58,13 +58,17 @@ export const debug = process.env.STRATA_TEST_LOG === 'debug';
 // how to authenticate and encrypt (test/compat/security_test.go) with
 // librdkafka's property names,
 //   kafka://KEY:SECRET@HOST:PORT?security.protocol=SASL_SSL&sasl.mechanism=SCRAM-SHA-512&ssl.ca.location=CA.pem
+//   kafka://HOST:PORT?security.protocol=SSL&ssl.ca.location=CA.pem&ssl.certificate.location=C.pem&ssl.key.location=K.pem
 // into [HOST:PORT, librdkafka properties] ({} for a plain address).
 export function bootstrapSecurity(bootstrap) {
   if (!bootstrap.startsWith('kafka://')) return [bootstrap, {}];
   const u = new URL(bootstrap);
   const props = Object.fromEntries(u.searchParams);
-  props['sasl.username'] = decodeURIComponent(u.username);
-  props['sasl.password'] = decodeURIComponent(u.password);
+  if (u.username) {
+    // None with SSL: a client certificate instead.
+    props['sasl.username'] = decodeURIComponent(u.username);
+    props['sasl.password'] = decodeURIComponent(u.password);
+  }
   return [u.host, props];
 }
 

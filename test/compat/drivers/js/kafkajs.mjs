@@ -73,10 +73,15 @@ const logCreator = () => ({ namespace, level, label, log: entry }) => {
 // security properties.
 function kafkajsSecurity(props) {
   if (!props['security.protocol']) return {};
-  const out = {
-    sasl: { mechanism: props['sasl.mechanism'].toLowerCase(), username: props['sasl.username'], password: props['sasl.password'] },
-  };
-  if (props['security.protocol'] === 'SASL_SSL') out.ssl = { ca: [readFileSync(props['ssl.ca.location'], 'utf8')] };
+  const out = {};
+  if (props['sasl.mechanism']) {
+    out.sasl = { mechanism: props['sasl.mechanism'].toLowerCase(), username: props['sasl.username'], password: props['sasl.password'] };
+  }
+  if (props['ssl.ca.location']) out.ssl = { ca: [readFileSync(props['ssl.ca.location'], 'utf8')] };
+  if (props['ssl.certificate.location']) {
+    out.ssl.cert = readFileSync(props['ssl.certificate.location'], 'utf8');
+    out.ssl.key = readFileSync(props['ssl.key.location'], 'utf8');
+  }
   return out;
 }
 

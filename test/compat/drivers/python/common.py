@@ -156,8 +156,9 @@ def bootstrap_security(bootstrap):
         return bootstrap, {}
     u = urllib.parse.urlsplit(bootstrap)
     props = {k: v[0] for k, v in urllib.parse.parse_qs(u.query).items()}
-    props['sasl.username'] = urllib.parse.unquote(u.username)
-    props['sasl.password'] = urllib.parse.unquote(u.password)
+    if u.username is not None:  # none with SSL: a client certificate instead
+        props['sasl.username'] = urllib.parse.unquote(u.username)
+        props['sasl.password'] = urllib.parse.unquote(u.password)
     return u.netloc.rpartition('@')[2], props
 
 

@@ -61,10 +61,14 @@ def security_conf(props):
     """librdkafka's security properties as kafka-python's settings."""
     if not props:
         return {}
-    conf = {'security_protocol': props['security.protocol'], 'sasl_mechanism': props['sasl.mechanism'],
-            'sasl_plain_username': props['sasl.username'], 'sasl_plain_password': props['sasl.password']}
-    if 'ssl.ca.location' in props:
-        conf['ssl_cafile'] = props['ssl.ca.location']
+    conf = {'security_protocol': props['security.protocol']}
+    if 'sasl.mechanism' in props:
+        conf.update({'sasl_mechanism': props['sasl.mechanism'], 'sasl_plain_username': props['sasl.username'],
+                     'sasl_plain_password': props['sasl.password']})
+    for librdkafka, kafka_python in (('ssl.ca.location', 'ssl_cafile'), ('ssl.certificate.location', 'ssl_certfile'),
+                                     ('ssl.key.location', 'ssl_keyfile')):
+        if librdkafka in props:
+            conf[kafka_python] = props[librdkafka]
     return conf
 
 

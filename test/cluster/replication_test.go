@@ -52,9 +52,7 @@ func TestReplicationFailover(t *testing.T) {
 	t.Log("the killed node restarts, truncates what it did not share and rejoins every ISR")
 	victim.spawn(victim.serverArgs(voters))
 	victim.waitReady()
-	rejoin := time.Now()
-	waitISR(t, client(t, survivorOf(nodes, victim)), topic, partitions, 3)
-	t.Logf("node %d back in every ISR %v after it was ready", victim.id, time.Since(rejoin).Round(time.Millisecond))
+	waitRejoin(t, client(t, survivorOf(nodes, victim)), topic, partitions, victim.id, "the killed leader")
 
 	t.Log("SIGKILL of a follower: it leaves the ISR, writes go on, it comes back")
 	scl := client(t, survivorOf(nodes, victim))
@@ -73,7 +71,7 @@ func TestReplicationFailover(t *testing.T) {
 	prod.waitAckedAfter(t, 0, time.Now(), 15*time.Second)
 	follower.spawn(follower.serverArgs(voters))
 	follower.waitReady()
-	waitISR(t, scl, topic, partitions, 3)
+	waitRejoin(t, scl, topic, partitions, follower.id, "the killed follower")
 
 	t.Log("SIGTERM of a leader: leadership moves before the process exits")
 	ccl := client(t, nodes[2])
@@ -93,7 +91,7 @@ func TestReplicationFailover(t *testing.T) {
 	prod.waitAckedAfter(t, 1, time.Now(), 15*time.Second)
 	going.spawn(going.serverArgs(voters))
 	going.waitReady()
-	waitISR(t, ocl, topic, partitions, 3)
+	waitRejoin(t, ocl, topic, partitions, going.id, "the shut-down leader")
 
 	acked := prod.stop(t)
 	t.Log("every acknowledged record is in every replica, once, in order")
@@ -183,6 +181,36 @@ func waitISR(t *testing.T, cl *kgo.Client, topic string, partitions int32, n int
 		}
 		return true
 	})
+}
+
+// maxISRRejoin bounds how long a restarted node, once ready, may take to
+// be back in every ISR. It catches up within a fraction of a second, and
+// a leader proposes a caught-up follower for the ISR at once, as Kafka
+// does: replica.lag.time.max.ms (replicaLagMs) governs only shrinking.
+const maxISRRejoin = 2 * time.Second
+
+// waitRejoin waits until node id, just ready after a restart, is in the
+// ISR of every partition of topic (and the ISRs are full), prints how long that took (ISR_REJOIN)
+// and fails the test if it took longer than maxISRRejoin.
+func waitRejoin(t *testing.T, cl *kgo.Client, topic string, partitions int32, id int32, what string) {
+	t.Helper()
+	ready := time.Now()
+	deadline := ready.Add(30 * time.Second)
+	for p := int32(0); p < partitions; {
+		if isr := isrOf(t, cl, topic, p); len(isr) == 3 && slices.Contains(isr, id) {
+			p++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d (%s) not in the ISR of partition %d 30s after it was ready", id, what, p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(ready)
+	t.Logf("ISR_REJOIN %.2fs: node %d (%s) back in every ISR after it was ready", took.Seconds(), id, what)
+	if took > maxISRRejoin {
+		t.Errorf("node %d (%s) rejoined every ISR %v after it was ready, more than %v", id, what, took.Round(time.Millisecond), maxISRRejoin)
+	}
 }
 
 func survivorOf(nodes []*node, not *node) *node {

@@ -15,7 +15,9 @@ import (
 // The broker lifecycle of KIP-631, run by the active controller:
 //
 //   - A broker registers (BrokerRegistration): the controller writes a
-//     RegisterBroker record, fenced, whose raft index is the broker's epoch.
+//     RegisterBroker record, fenced, whose raft index is the broker's epoch,
+//     and in the same entry takes the id out of every ISR and leadership
+//     an earlier registration still held (as a fencing does).
 //     A registration under an id whose current registration has another
 //     incarnation and a live session is refused with
 //     DUPLICATE_BROKER_REGISTRATION. A broker that is not a voter is made a
@@ -312,7 +314,16 @@ func (c *controller) register(ctx context.Context, reg *BrokerRegistration) (*Re
 	}
 	b := Broker{ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: reg.Rack, Cell: reg.Cell, InternalAddr: reg.InternalAddr,
 		Incarnation: reg.Incarnation, Fenced: true}
-	data, err := encodeRecords([]Record{{RegisterBroker: &b}})
+	// The new registration replaces its predecessor, which may never have
+	// been fenced (its session expired a moment ago, or was never heard
+	// by this controller): it leaves every ISR and leadership in this
+	// entry, as at a fencing, so that the new process rejoins by catching
+	// up with its leaders (Kafka's handling of an unclean restart). Left to
+	// the next election pass, an unfencing could come first and keep it in
+	// the ISRs on its predecessor's log end offsets.
+	im := c.s.Image()
+	recs := append([]Record{{RegisterBroker: &b}}, planElections(im, aliveExcept(im, []int32{reg.ID}, nil))...)
+	data, err := encodeRecords(recs)
 	if err != nil {
 		return nil, err
 	}
@@ -330,6 +341,7 @@ func (c *controller) register(ctx context.Context, reg *BrokerRegistration) (*Re
 		return nil, err
 	}
 	c.touch(reg.ID, int64(index))
+	c.logChanges(recs[1:])
 	c.s.cfg.Logger.Info("registered broker", "node", reg.ID, "epoch", index, "rack", reg.Rack, "cell", reg.Cell, "incarnation", reg.Incarnation)
 	return &RegistrationResult{Epoch: int64(index)}, nil
 }

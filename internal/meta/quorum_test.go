@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -376,6 +377,59 @@ func TestRestartedBrokerWaitsForOldSession(t *testing.T) {
 	start := time.Now()
 	startBroker(t, s, "") // retries until the old session expires
 	t.Logf("re-registered after %v", time.Since(start))
+}
+
+// TestReregistrationLeavesISRs: a broker that registers again (a new
+// process under the same id, its predecessor never fenced) leaves every
+// ISR and leadership in the registration's own entry, as at a fencing. It
+// must rejoin through its leaders by catching up; otherwise an unfencing
+// that beats the controller's next election pass would keep it in the ISRs
+// on its predecessor's log end offsets, whatever the new process has on
+// disk.
+func TestReregistrationLeavesISRs(t *testing.T) {
+	q := newQuorum(t, 3)
+	lid := q.leader()
+	leader := q.stores[lid]
+	stops := map[int32]func(){}
+	for id, s := range q.stores {
+		_, stops[id] = startBroker(t, s, fmt.Sprintf("zone-%d", id))
+	}
+	res := createTopic(leader, "t", 3, 3)
+	if res.Err != nil {
+		t.Fatal(res.Err)
+	}
+	id := q.follower()
+	stops[id]() // the process dies without a controlled shutdown
+	// As after a controller failover, the old session has not been heard
+	// from, so the newcomer is not refused as a duplicate: it registers
+	// while its predecessor is still unfenced and in every ISR.
+	c := leader.ctrl
+	c.mu.Lock()
+	old := c.sessions[id]
+	old.heard = false
+	c.sessions[id] = old
+	c.mu.Unlock()
+	if b, _ := leader.Image().Broker(id); b.Fenced {
+		t.Fatalf("broker %d fenced before the test could re-register it", id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	reg, err := c.register(ctx, &BrokerRegistration{ID: id, Host: "127.0.0.1", Port: 9000 + id, Incarnation: "restarted"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The image right after the registration's entry, before any
+	// controller tick could plan elections.
+	im := leader.Image()
+	if b, _ := im.Broker(id); b.Epoch != reg.Epoch || !b.Fenced {
+		t.Fatalf("after re-registration: %+v, epoch %d", b, reg.Epoch)
+	}
+	top, _ := im.TopicByName(DefaultTenant, "t")
+	for p, part := range top.Partitions {
+		if slices.Contains(part.ISR, id) || part.Leader == id {
+			t.Fatalf("partition %d: leader %d, ISR %v still hold re-registered broker %d", p, part.Leader, part.ISR, id)
+		}
+	}
 }
 
 func TestControlledShutdown(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/internal/broker/brokertest"
+	"github.com/strata-db/strata/test/clustertest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -16,21 +17,21 @@ import (
 // acknowledged record readable, and a transaction (markers and KIP-890
 // checks between nodes) commits.
 func TestSASLCluster(t *testing.T) {
-	nodes, voters := startCluster(t, withFlags(func(n *node) []string {
-		return []string{"--auth", "sasl", "--internal-listen", freeAddr(t)}
-	}))
-	tenant := brokertest.CreateTenantAt(t, nodes[0].httpAddr, "sasl-cluster")
-	cred := brokertest.CreateKeyAt(t, nodes[0].httpAddr, tenant, "")
+	c := newCluster(t)
+	for _, n := range c.Nodes {
+		c.AddArgs(n.ID, "--auth", "sasl", "--internal-listen", clustertest.FreeAddr(t))
+	}
+	c.Start(t)
+	nodes := c.Nodes
+	tenant := brokertest.CreateTenantAt(t, nodes[0].HTTPAddr, "sasl-cluster")
+	cred := brokertest.CreateKeyAt(t, nodes[0].HTTPAddr, tenant, "")
 	sasl := kgo.SASL(brokertest.Mechanism("SCRAM-SHA-512", cred))
 	cl := client(t, nodes[0], sasl)
 	const topic, partitions = "replicated", 3
 	createReplicated(t, cl, nodes[0], topic, partitions)
 	waitISR(t, cl, topic, partitions, 3)
 
-	var seeds []string
-	for _, n := range nodes {
-		seeds = append(seeds, n.kafka)
-	}
+	seeds := seedsOf(nodes)
 	prod := client(t, nodes[0], sasl, kgo.SeedBrokers(seeds...), kgo.DefaultProduceTopic(topic),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -45,11 +46,10 @@ func TestSASLCluster(t *testing.T) {
 		}
 	}
 	produce(0, 300)
-	victim := nodes[leaderOf(t, cl, topic, 0)-1]
-	victim.kill()
+	victim := leaderOf(t, cl, topic, 0)
+	c.Kill(t, victim)
 	produce(300, 600)
-	victim.spawn(victim.serverArgs(voters))
-	victim.waitReady()
+	c.Restart(t, victim)
 	waitISR(t, cl, topic, partitions, 3)
 
 	txn := client(t, nodes[1], sasl, kgo.SeedBrokers(seeds...), kgo.TransactionalID("sasl-txn"),

@@ -3,57 +3,71 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
-	"strings"
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/test/clustertest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+const (
+	// sessionTimeoutMs is broker.session.timeout.ms for every node: short,
+	// so that a duplicate node id is refused within seconds.
+	sessionTimeoutMs = 3000
+	// replicaLagMs is replica.lag.time.max.ms for every node.
+	replicaLagMs = 5000
+)
+
 // startCluster starts three voters (broker and controller each) in zones
-// a, b and c and waits until all answer /healthz. opts change each node
-// before it starts (withConfig, withFlags).
-func startCluster(t *testing.T, opts ...func(*node)) ([]*node, string) {
+// a, b and c whose config file has the given extra broker-config lines,
+// and waits until all answer /healthz.
+func startCluster(t *testing.T, config ...string) *clustertest.Cluster {
 	t.Helper()
-	var nodes []*node
-	var voters []string
-	for i, zone := range []string{"a", "b", "c"} {
-		n := newNode(t, int32(i+1), zone)
-		for _, o := range opts {
-			o(n)
-		}
-		nodes = append(nodes, n)
-		voters = append(voters, fmt.Sprintf("%d@%s", n.id, n.ctrl))
-	}
-	list := strings.Join(voters, ",")
-	start := time.Now()
-	for _, n := range nodes {
-		n.spawn(n.serverArgs(list))
-	}
-	for _, n := range nodes {
-		n.waitReady()
-	}
-	t.Logf("three nodes ready in %v", time.Since(start).Round(time.Millisecond))
-	return nodes, list
+	c := newCluster(t, config...)
+	c.Start(t)
+	return c
 }
 
-// withConfig adds lines to every node's broker configs.
-func withConfig(lines ...string) func(*node) {
-	return func(n *node) { n.config = append(n.config, lines...) }
+// newCluster is startCluster without the start: the test may add flags
+// to the nodes (AddArgs) before it calls Start.
+func newCluster(t *testing.T, config ...string) *clustertest.Cluster {
+	t.Helper()
+	return clustertest.NewCluster(t, strataBin, 3, configFile(t, config...), "debug")
 }
 
-// withFlags adds the flags f gives for each node.
-func withFlags(f func(n *node) []string) func(*node) {
-	return func(n *node) { n.flags = append(n.flags, f(n)...) }
+// newNode returns a node outside the cluster, not started, with its own
+// Kafka address, zone and data directory.
+func newNode(t *testing.T, id int32, zone string) *clustertest.Node {
+	n := clustertest.NewNode(t, strataBin, id, clustertest.FreeAddr(t), t.TempDir())
+	n.Kafka, n.Zone = clustertest.FreeAddr(t), zone
+	return n
+}
+
+// configFile writes the YAML every node reads: a short session timeout,
+// and timed-out transactions aborted within a second. extra lines go
+// under broker-config too.
+func configFile(t *testing.T, extra ...string) string {
+	p := filepath.Join(t.TempDir(), "strata.yaml")
+	body := fmt.Sprintf("broker-config:\n  broker.session.timeout.ms: %d\n  broker.heartbeat.interval.ms: 300\n  replica.lag.time.max.ms: %d\n"+
+		"  transaction.abort.timed.out.transaction.cleanup.interval.ms: 1000\n", sessionTimeoutMs, replicaLagMs)
+	for _, line := range extra {
+		body += "  " + line + "\n"
+	}
+	if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // client is a kgo client seeded with one node only.
-func client(t *testing.T, n *node, opts ...kgo.Opt) *kgo.Client {
+func client(t *testing.T, n *clustertest.Node, opts ...kgo.Opt) *kgo.Client {
 	t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.kafka), kgo.RetryTimeout(10 * time.Second)}, opts...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(n.Kafka), kgo.RetryTimeout(10 * time.Second)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +76,7 @@ func client(t *testing.T, n *node, opts ...kgo.Opt) *kgo.Client {
 }
 
 // direct sends req to node n itself (not any broker the client knows).
-func direct(t *testing.T, cl *kgo.Client, n *node, req kmsg.Request) kmsg.Response {
+func direct(t *testing.T, cl *kgo.Client, n *clustertest.Node, req kmsg.Request) kmsg.Response {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -70,15 +84,16 @@ func direct(t *testing.T, cl *kgo.Client, n *node, req kmsg.Request) kmsg.Respon
 	if _, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := cl.Broker(int(n.id)).Request(ctx, req)
+	resp, err := cl.Broker(int(n.ID)).Request(ctx, req)
 	if err != nil {
-		t.Fatalf("request to node %d: %v", n.id, err)
+		t.Fatalf("request to node %d: %v", n.ID, err)
 	}
 	return resp
 }
 
 func TestThreeNodeCluster(t *testing.T) {
-	nodes, _ := startCluster(t)
+	c := startCluster(t)
+	nodes := c.Nodes
 	zoneOf := map[int32]string{1: "a", 2: "b", 3: "c"}
 
 	t.Log("every node shows the three brokers with their zones")
@@ -90,7 +105,7 @@ func TestThreeNodeCluster(t *testing.T) {
 		dc := direct(t, cl, n, dreq).(*kmsg.DescribeClusterResponse)
 		checkBrokers(t, n, len(dc.Brokers), func(i int) (int32, *string) { return dc.Brokers[i].NodeID, dc.Brokers[i].Rack }, zoneOf)
 		if md.ClusterID == nil || *md.ClusterID != dc.ClusterID || dc.ClusterID == "" {
-			t.Fatalf("node %d: cluster ids %v and %q", n.id, md.ClusterID, dc.ClusterID)
+			t.Fatalf("node %d: cluster ids %v and %q", n.ID, md.ClusterID, dc.ClusterID)
 		}
 	}
 
@@ -113,7 +128,7 @@ func TestThreeNodeCluster(t *testing.T) {
 	t.Log("a broker that does not host a partition answers NOT_LEADER_OR_FOLLOWER")
 	for _, n := range nodes {
 		for p, l := range leaders {
-			if l == n.id {
+			if l == n.ID {
 				continue
 			}
 			req := kmsg.NewPtrListOffsetsRequest()
@@ -125,38 +140,32 @@ func TestThreeNodeCluster(t *testing.T) {
 			req.Topics = append(req.Topics, rt)
 			resp := direct(t, cl, n, req).(*kmsg.ListOffsetsResponse)
 			if code := resp.Topics[0].Partitions[0].ErrorCode; code != kerr.NotLeaderForPartition.Code {
-				t.Fatalf("node %d, partition %d led by %d: error %d", n.id, p, l, code)
+				t.Fatalf("node %d, partition %d led by %d: error %d", n.ID, p, l, code)
 			}
 			break
 		}
 	}
 
 	t.Log("SIGKILL of the active controller: another takes over and CreateTopics works through a survivor")
-	q, err := nodes[0].quorum()
+	q, err := nodes[0].Quorum()
 	if err != nil {
 		t.Fatal(err)
 	}
-	victim := nodes[q.ActiveController-1]
-	victim.kill()
+	victim := c.Node(q.ActiveController)
+	victim.Kill()
 	start := time.Now()
-	var survivor *node
-	for _, n := range nodes {
-		if n != victim {
-			survivor = n
-		}
-	}
+	survivor := survivorOf(nodes, victim)
 	waitFor(t, 10*time.Second, "a new active controller", func() bool {
-		q, err := survivor.quorum()
-		return err == nil && q.ActiveController > 0 && q.ActiveController != victim.id
+		q, err := survivor.Quorum()
+		return err == nil && q.ActiveController > 0 && q.ActiveController != victim.ID
 	})
-	t.Logf("node %d killed; new active controller after %v", victim.id, time.Since(start).Round(time.Millisecond))
+	t.Logf("node %d killed; new active controller after %v", victim.ID, time.Since(start).Round(time.Millisecond))
 	scl := client(t, survivor)
 	createTopic(t, scl, survivor, "after-kill", 3)
-	t.Logf("CreateTopics through node %d succeeded %v after the kill", survivor.id, time.Since(start).Round(time.Millisecond))
+	t.Logf("CreateTopics through node %d succeeded %v after the kill", survivor.ID, time.Since(start).Round(time.Millisecond))
 
 	t.Log("the killed node restarts, rejoins and sees what changed while it was down")
-	victim.spawn(victim.serverArgs(strings.Join(voterList(nodes), ",")))
-	victim.waitReady()
+	c.Restart(t, victim.ID)
 	vcl := client(t, victim)
 	md := direct(t, vcl, victim, kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
 	found := false
@@ -164,33 +173,25 @@ func TestThreeNodeCluster(t *testing.T) {
 		found = found || (tp.Topic != nil && *tp.Topic == "after-kill")
 	}
 	if !found || len(md.Brokers) != 3 {
-		t.Fatalf("restarted node %d: topic seen %v, %d brokers", victim.id, found, len(md.Brokers))
+		t.Fatalf("restarted node %d: topic seen %v, %d brokers", victim.ID, found, len(md.Brokers))
 	}
 	produceAll(t, client(t, victim, kgo.RecordPartitioner(kgo.ManualPartitioner())), "spread", 12)
 }
 
-func voterList(nodes []*node) []string {
-	var out []string
-	for _, n := range nodes {
-		out = append(out, fmt.Sprintf("%d@%s", n.id, n.ctrl))
-	}
-	return out
-}
-
-func checkBrokers(t *testing.T, n *node, count int, at func(int) (int32, *string), zoneOf map[int32]string) {
+func checkBrokers(t *testing.T, n *clustertest.Node, count int, at func(int) (int32, *string), zoneOf map[int32]string) {
 	t.Helper()
 	if count != 3 {
-		t.Fatalf("node %d lists %d brokers, want 3", n.id, count)
+		t.Fatalf("node %d lists %d brokers, want 3", n.ID, count)
 	}
 	for i := range count {
 		id, rack := at(i)
 		if rack == nil || *rack != zoneOf[id] {
-			t.Fatalf("node %d: broker %d has rack %v, want %s", n.id, id, rack, zoneOf[id])
+			t.Fatalf("node %d: broker %d has rack %v, want %s", n.ID, id, rack, zoneOf[id])
 		}
 	}
 }
 
-func createTopic(t *testing.T, cl *kgo.Client, through *node, name string, partitions int32) {
+func createTopic(t *testing.T, cl *kgo.Client, through *clustertest.Node, name string, partitions int32) {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -199,7 +200,7 @@ func createTopic(t *testing.T, cl *kgo.Client, through *node, name string, parti
 	req.TimeoutMillis = 10000
 	resp := direct(t, cl, through, req).(*kmsg.CreateTopicsResponse)
 	if err := kerr.ErrorForCode(resp.Topics[0].ErrorCode); err != nil {
-		t.Fatalf("create %s through node %d: %v %v", name, through.id, err, resp.Topics[0].ErrorMessage)
+		t.Fatalf("create %s through node %d: %v %v", name, through.ID, err, resp.Topics[0].ErrorMessage)
 	}
 }
 

@@ -12,23 +12,22 @@ import (
 // work. Without the rebalance they would stay on the survivors: the
 // restarted node rejoins the ISRs as a follower.
 func TestLeaderRebalance(t *testing.T) {
-	nodes, voters := startCluster(t, withConfig("leader.imbalance.check.interval.seconds: 1"))
-	cl := client(t, nodes[0])
+	c := startCluster(t, "leader.imbalance.check.interval.seconds: 1")
+	cl := client(t, c.Nodes[0])
 	const topic, partitions = "rebalanced", 6
-	createReplicated(t, cl, nodes[0], topic, partitions)
+	createReplicated(t, cl, c.Nodes[0], topic, partitions)
 	waitISR(t, cl, topic, partitions, 3)
 	preferred := leadersOf(t, cl, topic, partitions)
-	victim := nodes[1]
-	if !slices.Contains(preferred, victim.id) {
-		t.Fatalf("node %d leads none of %v", victim.id, preferred)
+	victim := c.Nodes[1].ID
+	if !slices.Contains(preferred, victim) {
+		t.Fatalf("node %d leads none of %v", victim, preferred)
 	}
 
-	victim.kill()
+	c.Kill(t, victim)
 	waitFor(t, 20*time.Second, "leaders off the killed node", func() bool {
-		return !slices.Contains(leadersOf(t, cl, topic, partitions), victim.id)
+		return !slices.Contains(leadersOf(t, cl, topic, partitions), victim)
 	})
-	victim.spawn(victim.serverArgs(voters))
-	victim.waitReady()
+	c.Restart(t, victim)
 	start := time.Now()
 	waitFor(t, 30*time.Second, "preferred leaders back", func() bool {
 		return slices.Equal(leadersOf(t, cl, topic, partitions), preferred)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/internal/broker/brokertest"
+	"github.com/strata-db/strata/test/clustertest"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -19,14 +20,14 @@ import (
 // records produced while it tails (a follower's HW advance wakes its long
 // polls).
 func TestFetchFromFollower(t *testing.T) {
-	nodes, _ := startCluster(t)
+	nodes := startCluster(t).Nodes
 	cl := client(t, nodes[0])
 	const topic, partitions = "racked", 3
 	createReplicated(t, cl, nodes[0], topic, partitions)
 	waitISR(t, cl, topic, partitions, 3)
 	leaders := leadersOf(t, cl, topic, partitions)
 	local := nodes[1] // zone b
-	t.Logf("leaders %v; the consumer is in zone %s with node %d", leaders, local.zone, local.id)
+	t.Logf("leaders %v; the consumer is in zone %s with node %d", leaders, local.Zone, local.ID)
 
 	// Committed and aborted transactions to every partition.
 	txn := client(t, nodes[0], kgo.TransactionalID("racked-txn"), kgo.DefaultProduceTopic(topic),
@@ -54,7 +55,7 @@ func TestFetchFromFollower(t *testing.T) {
 	}
 
 	before := fetchMetrics(t, nodes)
-	consumer := client(t, local, kgo.Rack(local.zone), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+	consumer := client(t, local, kgo.Rack(local.Zone), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	got := map[string]bool{}
 	last := map[int32]int{} // per partition, the index of the last value read
@@ -106,18 +107,18 @@ func TestFetchFromFollower(t *testing.T) {
 	for i, n := range nodes {
 		d := after[i].sub(before[i])
 		t.Logf("node %d (zone %s): consumer bytes from its leader replicas %.0f, from its follower replicas %.0f; preferred-replica answers %.0f",
-			n.id, n.zone, d.leader, d.follower, d.redirects)
+			n.ID, n.Zone, d.leader, d.follower, d.redirects)
 		if n == local {
 			if d.follower == 0 || d.leader == 0 {
-				t.Errorf("node %d in the consumer's zone served %.0f bytes as a follower and %.0f as leader; want both > 0", n.id, d.follower, d.leader)
+				t.Errorf("node %d in the consumer's zone served %.0f bytes as a follower and %.0f as leader; want both > 0", n.ID, d.follower, d.leader)
 			}
 			continue
 		}
 		if d.leader+d.follower != 0 {
-			t.Errorf("node %d outside the consumer's zone served %.0f bytes to it", n.id, d.leader+d.follower)
+			t.Errorf("node %d outside the consumer's zone served %.0f bytes to it", n.ID, d.leader+d.follower)
 		}
-		if leads := countOf(leaders, n.id); leads > 0 && d.redirects == 0 {
-			t.Errorf("node %d leads %d partitions but never pointed the consumer to its zone", n.id, leads)
+		if leads := countOf(leaders, n.ID); leads > 0 && d.redirects == 0 {
+			t.Errorf("node %d leads %d partitions but never pointed the consumer to its zone", n.ID, leads)
 		}
 	}
 }
@@ -139,11 +140,11 @@ func (a consumerFetches) sub(b consumerFetches) consumerFetches {
 	return consumerFetches{a.leader - b.leader, a.follower - b.follower, a.redirects - b.redirects}
 }
 
-func fetchMetrics(t *testing.T, nodes []*node) []consumerFetches {
+func fetchMetrics(t *testing.T, nodes []*clustertest.Node) []consumerFetches {
 	t.Helper()
 	out := make([]consumerFetches, len(nodes))
 	for i, n := range nodes {
-		m := brokertest.Metrics(t, n.httpAddr)
+		m := brokertest.Metrics(t, n.HTTPAddr)
 		out[i] = consumerFetches{
 			leader:    m[`strata_fetch_consumer_bytes_total{replica="leader"}`],
 			follower:  m[`strata_fetch_consumer_bytes_total{replica="follower"}`],

@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/test/clustertest"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -22,7 +22,7 @@ import (
 // another has its replicas reordered and its preferred replica elected,
 // and every acknowledged record ends up on every final replica once.
 func TestReassignAndElect(t *testing.T) {
-	nodes, _ := startCluster(t)
+	nodes := startCluster(t).Nodes
 	cl := client(t, nodes[0])
 	adm := kadm.NewClient(cl)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -70,7 +70,7 @@ func TestReassignAndElect(t *testing.T) {
 	})
 	t.Logf("partition 0 moved from %v (leader %d) to %v in %v", p0.Replicas, leader, target, time.Since(start).Round(time.Millisecond))
 	id := topicID(t, cl, topic)
-	gone := filepath.Join(nodes[leader-1].dataDir, "logs", fmt.Sprintf("%s-0", id))
+	gone := clustertest.PartitionDir(nodes[leader-1].DataDir, id.String(), 0)
 	waitFor(t, 10*time.Second, "the removed replica's log deleted", func() bool {
 		_, err := os.Stat(gone)
 		return errors.Is(err, os.ErrNotExist)

@@ -3,10 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"syscall"
@@ -16,6 +13,7 @@ import (
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record"
 	"github.com/strata-db/strata/internal/record/recordtest"
+	"github.com/strata-db/strata/test/clustertest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -28,7 +26,8 @@ import (
 // follower killed and restarted rejoins the ISR, and a controlled
 // shutdown moves leadership away before the node exits.
 func TestReplicationFailover(t *testing.T) {
-	nodes, voters := startCluster(t)
+	c := startCluster(t)
+	nodes := c.Nodes
 	cl := client(t, nodes[0])
 	const topic, partitions = "durable", 3
 	createReplicated(t, cl, nodes[0], topic, partitions)
@@ -40,60 +39,55 @@ func TestReplicationFailover(t *testing.T) {
 	prod.waitAcked(t, 0, 200)
 
 	t.Log("SIGKILL of the leader of partition 0 while the producer runs")
-	victim := nodes[leaderOf(t, cl, topic, 0)-1]
-	q, _ := victim.quorum()
+	victim := c.Node(leaderOf(t, cl, topic, 0))
+	q, _ := victim.Quorum()
 	killedAt := time.Now()
-	victim.kill()
+	victim.Kill()
 	// The first write sent once the process is gone and acknowledged.
 	resumed := prod.waitAckedAfter(t, 0, time.Now(), 30*time.Second)
 	t.Logf("FAILOVER: node %d (active controller: %v) SIGKILLed; the producer's first write sent after it acknowledged %v later",
-		victim.id, q.ActiveController == victim.id, resumed.Sub(killedAt).Round(time.Millisecond))
+		victim.ID, q.ActiveController == victim.ID, resumed.Sub(killedAt).Round(time.Millisecond))
 
 	t.Log("the killed node restarts, truncates what it did not share and rejoins every ISR")
-	victim.spawn(victim.serverArgs(voters))
-	victim.waitReady()
-	rejoin := time.Now()
-	waitISR(t, client(t, survivorOf(nodes, victim)), topic, partitions, 3)
-	t.Logf("node %d back in every ISR %v after it was ready", victim.id, time.Since(rejoin).Round(time.Millisecond))
+	c.Restart(t, victim.ID)
+	waitRejoin(t, client(t, survivorOf(nodes, victim)), topic, partitions, victim.ID, "the killed leader")
 
 	t.Log("SIGKILL of a follower: it leaves the ISR, writes go on, it comes back")
 	scl := client(t, survivorOf(nodes, victim))
 	leader0 := leaderOf(t, scl, topic, 0)
-	var follower *node
+	var follower *clustertest.Node
 	for _, n := range nodes {
-		if n.id != leader0 {
+		if n.ID != leader0 {
 			follower = n
 			break
 		}
 	}
-	follower.kill()
+	follower.Kill()
 	waitFor(t, 15*time.Second, "the killed follower out of the ISR", func() bool {
-		return !slices.Contains(isrOf(t, scl, topic, 0), follower.id)
+		return !slices.Contains(isrOf(t, scl, topic, 0), follower.ID)
 	})
 	prod.waitAckedAfter(t, 0, time.Now(), 15*time.Second)
-	follower.spawn(follower.serverArgs(voters))
-	follower.waitReady()
-	waitISR(t, scl, topic, partitions, 3)
+	c.Restart(t, follower.ID)
+	waitRejoin(t, scl, topic, partitions, follower.ID, "the killed follower")
 
 	t.Log("SIGTERM of a leader: leadership moves before the process exits")
 	ccl := client(t, nodes[2])
 	leader1 := leaderOf(t, ccl, topic, 1)
-	going := nodes[leader1-1]
+	going := c.Node(leader1)
 	other := survivorOf(nodes, going)
 	termAt := time.Now()
-	going.cmd.Process.Signal(syscall.SIGTERM)
-	if _, err := going.waitExit(20 * time.Second); err != nil {
-		t.Fatalf("node %d after SIGTERM: %v", going.id, err)
+	going.Signal(syscall.SIGTERM)
+	if _, err := going.WaitExit(20 * time.Second); err != nil {
+		t.Fatalf("node %d after SIGTERM: %v", going.ID, err)
 	}
 	ocl := client(t, other)
-	if l := leaderOf(t, ocl, topic, 1); l == going.id || l < 0 {
-		t.Fatalf("after node %d's controlled shutdown partition 1 is led by %d", going.id, l)
+	if l := leaderOf(t, ocl, topic, 1); l == going.ID || l < 0 {
+		t.Fatalf("after node %d's controlled shutdown partition 1 is led by %d", going.ID, l)
 	}
-	t.Logf("node %d shut down in %v with its leaderships moved", going.id, time.Since(termAt).Round(time.Millisecond))
+	t.Logf("node %d shut down in %v with its leaderships moved", going.ID, time.Since(termAt).Round(time.Millisecond))
 	prod.waitAckedAfter(t, 1, time.Now(), 15*time.Second)
-	going.spawn(going.serverArgs(voters))
-	going.waitReady()
-	waitISR(t, ocl, topic, partitions, 3)
+	c.Restart(t, going.ID)
+	waitRejoin(t, ocl, topic, partitions, going.ID, "the shut-down leader")
 
 	acked := prod.stop(t)
 	t.Log("every acknowledged record is in every replica, once, in order")
@@ -111,7 +105,7 @@ func TestReplicationFailover(t *testing.T) {
 
 // createReplicated creates a topic with replication factor 3 and
 // min.insync.replicas 2.
-func createReplicated(t *testing.T, cl *kgo.Client, through *node, name string, partitions int32) {
+func createReplicated(t *testing.T, cl *kgo.Client, through *clustertest.Node, name string, partitions int32) {
 	t.Helper()
 	req := kmsg.NewPtrCreateTopicsRequest()
 	rt := kmsg.NewCreateTopicsRequestTopic()
@@ -185,9 +179,39 @@ func waitISR(t *testing.T, cl *kgo.Client, topic string, partitions int32, n int
 	})
 }
 
-func survivorOf(nodes []*node, not *node) *node {
+// maxISRRejoin bounds how long a restarted node, once ready, may take to
+// be back in every ISR. It catches up within a fraction of a second, and
+// a leader proposes a caught-up follower for the ISR at once, as Kafka
+// does: replica.lag.time.max.ms (replicaLagMs) governs only shrinking.
+const maxISRRejoin = 2 * time.Second
+
+// waitRejoin waits until node id, just ready after a restart, is in the
+// ISR of every partition of topic (and the ISRs are full), prints how long that took (ISR_REJOIN)
+// and fails the test if it took longer than maxISRRejoin.
+func waitRejoin(t *testing.T, cl *kgo.Client, topic string, partitions int32, id int32, what string) {
+	t.Helper()
+	ready := time.Now()
+	deadline := ready.Add(30 * time.Second)
+	for p := int32(0); p < partitions; {
+		if isr := isrOf(t, cl, topic, p); len(isr) == 3 && slices.Contains(isr, id) {
+			p++
+			continue
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node %d (%s) not in the ISR of partition %d 30s after it was ready", id, what, p)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	took := time.Since(ready)
+	t.Logf("ISR_REJOIN %.2fs: node %d (%s) back in every ISR after it was ready", took.Seconds(), id, what)
+	if took > maxISRRejoin {
+		t.Errorf("node %d (%s) rejoined every ISR %v after it was ready, more than %v", id, what, took.Round(time.Millisecond), maxISRRejoin)
+	}
+}
+
+func survivorOf(nodes []*clustertest.Node, not *clustertest.Node) *clustertest.Node {
 	for _, n := range nodes {
-		if n != not && n.cmd != nil {
+		if n != not && n.Running() {
 			return n
 		}
 	}
@@ -208,12 +232,17 @@ type producer struct {
 	errs  int
 }
 
-func startProducer(t *testing.T, nodes []*node, topic string, partitions int32) *producer {
+// seedsOf is the Kafka addresses of nodes, for kgo.SeedBrokers.
+func seedsOf(nodes []*clustertest.Node) []string {
 	var seeds []string
 	for _, n := range nodes {
-		seeds = append(seeds, n.kafka)
+		seeds = append(seeds, n.Kafka)
 	}
-	cl, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+	return seeds
+}
+
+func startProducer(t *testing.T, nodes []*clustertest.Node, topic string, partitions int32) *producer {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedsOf(nodes)...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(60*time.Second), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
 		kgo.MetadataMinAge(100*time.Millisecond), kgo.ProducerLinger(0))
 	if err != nil {
@@ -292,51 +321,24 @@ func (pr *producer) stop(t *testing.T) map[int32][]string {
 }
 
 // readReplica reads the values of a partition's log in a node's data
-// directory, in offset order, control batches left out.
-func readReplica(t *testing.T, n *node, id meta.TopicID, partition int32) []string {
+// directory, in offset order, control batches left out
+// (clustertest.ReadLog), failing the test on a gap or a bad checksum.
+func readReplica(t *testing.T, n *clustertest.Node, id meta.TopicID, partition int32) []string {
 	t.Helper()
-	dir := filepath.Join(n.dataDir, "logs", fmt.Sprintf("%s-%d", id, partition))
-	segs, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	entries, err := clustertest.ReadLog(clustertest.PartitionDir(n.DataDir, id.String(), partition))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("node %d partition %d: %v", n.ID, partition, err)
 	}
-	sort.Strings(segs)
-	var out []string
-	next := int64(-1)
-	for _, s := range segs {
-		b, err := os.ReadFile(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A batch being appended may be cut short at the end: stop there.
-		for len(b) >= record.HeaderSize {
-			h, err := record.ParseHeader(b)
-			if err != nil || h.Size() > len(b) {
-				break
-			}
-			batch := b[:h.Size()]
-			b = b[h.Size():]
-			if next >= 0 && h.BaseOffset != next {
-				t.Fatalf("node %d partition %d: batch at %d after offset %d", n.id, partition, h.BaseOffset, next)
-			}
-			next = h.NextOffset()
-			if h.Control() {
-				continue
-			}
-			if err := record.ForEachRecord(batch, 64<<20, func(r *record.Record) bool {
-				out = append(out, string(r.Value))
-				return true
-			}); err != nil {
-				t.Fatalf("node %d partition %d: %v", n.id, partition, err)
-			}
-		}
+	values := make([]string, len(entries))
+	for i, e := range entries {
+		values[i] = e.Value
 	}
-	return out
+	return values
 }
 
 // replicasAgree reports whether every node's log of a partition holds the
 // same values.
-func replicasAgree(t *testing.T, nodes []*node, id meta.TopicID, partition int32) bool {
+func replicasAgree(t *testing.T, nodes []*clustertest.Node, id meta.TopicID, partition int32) bool {
 	first := readReplica(t, nodes[0], id, partition)
 	for _, n := range nodes[1:] {
 		if !slices.Equal(first, readReplica(t, n, id, partition)) {
@@ -348,7 +350,7 @@ func replicasAgree(t *testing.T, nodes []*node, id meta.TopicID, partition int32
 
 // checkAcked verifies that log holds every acknowledged value exactly
 // once, in the order the producer sent them (sequence numbers increase).
-func checkAcked(t *testing.T, n *node, log []string, acked []string, partition int32) {
+func checkAcked(t *testing.T, n *clustertest.Node, log []string, acked []string, partition int32) {
 	t.Helper()
 	seen := map[string]int{}
 	prev := -1
@@ -356,10 +358,10 @@ func checkAcked(t *testing.T, n *node, log []string, acked []string, partition i
 		seen[v]++
 		var p, seq int
 		if _, err := fmt.Sscanf(v, "p%d-%d", &p, &seq); err != nil || int32(p) != partition {
-			t.Fatalf("node %d partition %d holds %q", n.id, partition, v)
+			t.Fatalf("node %d partition %d holds %q", n.ID, partition, v)
 		}
 		if seq <= prev {
-			t.Fatalf("node %d partition %d: %q after sequence %d (order broken or duplicate)", n.id, partition, v, prev)
+			t.Fatalf("node %d partition %d: %q after sequence %d (order broken or duplicate)", n.ID, partition, v, prev)
 		}
 		prev = seq
 	}
@@ -370,14 +372,14 @@ func checkAcked(t *testing.T, n *node, log []string, acked []string, partition i
 		}
 	}
 	if len(missing) > 0 {
-		t.Fatalf("node %d partition %d: %d acknowledged records not there exactly once: %s", n.id, partition, len(missing), strings.Join(missing[:min(10, len(missing))], " "))
+		t.Fatalf("node %d partition %d: %d acknowledged records not there exactly once: %s", n.ID, partition, len(missing), strings.Join(missing[:min(10, len(missing))], " "))
 	}
 }
 
 // checkLeaderHints produces at a follower of partition 0, which answers
 // NOT_LEADER_OR_FOLLOWER naming the leader (KIP-951), and fetches there as
 // a consumer, which the follower serves (KIP-392).
-func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string) {
+func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*clustertest.Node, topic string) {
 	t.Helper()
 	var pm kmsg.MetadataResponseTopicPartition
 	var id [16]byte
@@ -387,7 +389,7 @@ func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string)
 		return ok && len(pm.Replicas) >= 2 && pm.Leader >= 0
 	})
 	follower := nodes[pm.Replicas[0]-1]
-	if follower.id == pm.Leader {
+	if follower.ID == pm.Leader {
 		follower = nodes[pm.Replicas[1]-1]
 	}
 	preq := kmsg.NewPtrProduceRequest()
@@ -407,7 +409,7 @@ func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string)
 	if sp.ErrorCode != kerr.NotLeaderForPartition.Code || sp.CurrentLeader.LeaderID != pm.Leader ||
 		sp.CurrentLeader.LeaderEpoch != pm.LeaderEpoch || len(presp.Brokers) != 1 || presp.Brokers[0].NodeID != pm.Leader {
 		t.Fatalf("produce to follower %d: error %d, current leader %+v, brokers %+v (leader %d epoch %d)",
-			follower.id, sp.ErrorCode, sp.CurrentLeader, presp.Brokers, pm.Leader, pm.LeaderEpoch)
+			follower.ID, sp.ErrorCode, sp.CurrentLeader, presp.Brokers, pm.Leader, pm.LeaderEpoch)
 	}
 	freq := kmsg.NewPtrFetchRequest()
 	freq.Version, freq.ReplicaID, freq.MaxBytes = 16, -1, 1<<20
@@ -421,6 +423,6 @@ func checkLeaderHints(t *testing.T, cl *kgo.Client, nodes []*node, topic string)
 	fresp := direct(t, cl, follower, freq).(*kmsg.FetchResponse)
 	fpr := fresp.Topics[0].Partitions[0]
 	if fpr.ErrorCode != 0 || fpr.HighWatermark < 0 {
-		t.Fatalf("fetch from follower %d: error %d, high watermark %d", follower.id, fpr.ErrorCode, fpr.HighWatermark)
+		t.Fatalf("fetch from follower %d: error %d, high watermark %d", follower.ID, fpr.ErrorCode, fpr.HighWatermark)
 	}
 }

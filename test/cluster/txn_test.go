@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/strata-db/strata/test/clustertest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,7 +24,7 @@ import (
 // transaction whose coordinator is SIGKILLed mid-way completes or aborts
 // as a whole after failover.
 func TestClusterTransactions(t *testing.T) {
-	nodes, _ := startCluster(t)
+	nodes := startCluster(t).Nodes
 	cl := client(t, nodes[0])
 	const topic, partitions = "txn", 3
 	createReplicated(t, cl, nodes[0], topic, partitions)
@@ -57,7 +58,7 @@ func TestClusterTransactions(t *testing.T) {
 		open = append(open, fmt.Sprintf("c1-%d", p))
 	}
 	produceTxn(t, pc, topic, open)
-	victim.kill()
+	victim.Kill()
 	killedAt := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -87,7 +88,7 @@ func TestClusterTransactions(t *testing.T) {
 // transformAcrossCoordinators copies records of a source topic to topic
 // with a GroupTransactSession whose group coordinator and transaction
 // coordinator are different nodes, and returns what it copied.
-func transformAcrossCoordinators(t *testing.T, nodes []*node, cl *kgo.Client, topic string) []string {
+func transformAcrossCoordinators(t *testing.T, nodes []*clustertest.Node, cl *kgo.Client, topic string) []string {
 	const source, records = "txn-src", 60
 	createReplicated(t, cl, nodes[0], source, 3)
 	src := client(t, nodes[0])
@@ -113,7 +114,7 @@ func transformAcrossCoordinators(t *testing.T, nodes []*node, cl *kgo.Client, to
 	}
 	t.Logf("group %s's coordinator is node %d, %s's is node %d", group, coordinatorOf(t, cl, 0, group), txnID, tc)
 	sess, err := kgo.NewGroupTransactSession(
-		kgo.SeedBrokers(nodes[0].kafka, nodes[1].kafka, nodes[2].kafka), kgo.TransactionalID(txnID),
+		kgo.SeedBrokers(seedsOf(nodes)...), kgo.TransactionalID(txnID),
 		kgo.ConsumerGroup(group), kgo.ConsumeTopics(source), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.RequireStableFetchOffsets(), kgo.RetryTimeout(30*time.Second), kgo.TransactionTimeout(20*time.Second),
 	)
@@ -183,8 +184,8 @@ func coordinatorOf(t *testing.T, cl *kgo.Client, kind int8, key string) int32 {
 	return node
 }
 
-func txnProducer(t *testing.T, nodes []*node, id string) *kgo.Client {
-	cl, err := kgo.NewClient(kgo.SeedBrokers(nodes[0].kafka, nodes[1].kafka, nodes[2].kafka), kgo.TransactionalID(id),
+func txnProducer(t *testing.T, nodes []*clustertest.Node, id string) *kgo.Client {
+	cl, err := kgo.NewClient(kgo.SeedBrokers(seedsOf(nodes)...), kgo.TransactionalID(id),
 		kgo.RetryTimeout(45*time.Second), kgo.TransactionTimeout(30*time.Second), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	if err != nil {
 		t.Fatal(err)
@@ -233,7 +234,7 @@ func produceTxn(t *testing.T, cl *kgo.Client, topic string, vals []string) {
 // partition shows the record "<last><partition>", and checks that what
 // it read is exactly want, plus either all of maybe or none of it; it
 // reports which.
-func checkCommitted(t *testing.T, n *node, topic string, want, maybe []string, last string) bool {
+func checkCommitted(t *testing.T, n *clustertest.Node, topic string, want, maybe []string, last string) bool {
 	t.Helper()
 	cl := client(t, n, kgo.ConsumeTopics(topic), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
@@ -244,7 +245,7 @@ func checkCommitted(t *testing.T, n *node, topic string, want, maybe []string, l
 	for ends < 3 {
 		fs := cl.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("read_committed through node %d: got %d records, %d of 3 partitions complete", n.id, len(got), ends)
+			t.Fatalf("read_committed through node %d: got %d records, %d of 3 partitions complete", n.ID, len(got), ends)
 		}
 		fs.EachRecord(func(r *kgo.Record) {
 			got = append(got, string(r.Value))
@@ -261,9 +262,9 @@ func checkCommitted(t *testing.T, n *node, topic string, want, maybe []string, l
 	}
 	sort.Strings(want)
 	if !slices.Equal(got, want) {
-		t.Fatalf("read_committed through node %d shows\n%v\nwant\n%v", n.id, got, want)
+		t.Fatalf("read_committed through node %d shows\n%v\nwant\n%v", n.ID, got, want)
 	}
-	t.Logf("read_committed through node %d: exactly the %d committed records", n.id, len(got))
+	t.Logf("read_committed through node %d: exactly the %d committed records", n.ID, len(got))
 	return with
 }
 

@@ -15,14 +15,26 @@ import (
 // addresses with its data.
 type Cluster struct {
 	Nodes []*Node
-	Kafka []string // Kafka listener of node i+1
-	args  [][]string
+	// Voters is every node's --controllers: id@controller-address, by id.
+	Voters string
+	args   [][]string
 }
 
 // StartCluster starts n nodes of bin that read config (a YAML file; ""
-// for none) and waits until every one answers /healthz. Nodes log at
-// level (STRATA_TEST_LOG=debug wins); the nodes are killed when t ends.
+// for none) and waits until every one answers /healthz (NewCluster, then
+// Start).
 func StartCluster(t testing.TB, bin string, n int, config, level string) *Cluster {
+	t.Helper()
+	c := NewCluster(t, bin, n, config, level)
+	c.Start(t)
+	return c
+}
+
+// NewCluster prepares n nodes of bin that read config (a YAML file; ""
+// for none) without starting them, so that a test can give nodes more
+// flags (AddArgs) first. Nodes log at level (STRATA_TEST_LOG=debug wins);
+// the nodes are killed when t ends.
+func NewCluster(t testing.TB, bin string, n int, config, level string) *Cluster {
 	t.Helper()
 	if os.Getenv("STRATA_TEST_LOG") == "debug" {
 		level = "debug"
@@ -31,22 +43,34 @@ func StartCluster(t testing.TB, bin string, n int, config, level string) *Cluste
 	var voters []string
 	ctrls := make([]string, n)
 	for i := range n {
-		c.Kafka = append(c.Kafka, FreeAddr(t))
 		ctrls[i] = FreeAddr(t)
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, ctrls[i]))
 	}
+	c.Voters = strings.Join(voters, ",")
 	for i := range n {
 		id := int32(i + 1)
 		nd := NewNode(t, bin, id, FreeAddr(t), t.TempDir())
-		nd.LogLevel = level
+		nd.Kafka, nd.Zone, nd.LogLevel = FreeAddr(t), string(rune('a'+i%3)), level
 		args := []string{"server", "--node-id", strconv.Itoa(int(id)), "--data", nd.DataDir,
-			"--listen", c.Kafka[i], "--http", nd.HTTPAddr, "--controller-listen", ctrls[i],
-			"--controllers", strings.Join(voters, ","), "--zone", string(rune('a' + i%3))}
+			"--listen", nd.Kafka, "--http", nd.HTTPAddr, "--controller-listen", ctrls[i],
+			"--controllers", c.Voters, "--zone", nd.Zone}
 		if config != "" {
 			args = append(args, "--config", config)
 		}
 		c.Nodes, c.args = append(c.Nodes, nd), append(c.args, args)
 	}
+	return c
+}
+
+// AddArgs adds args to node id's command line, for its start and every
+// restart. Call it before Start.
+func (c *Cluster) AddArgs(id int32, args ...string) {
+	c.args[id-1] = append(c.args[id-1], args...)
+}
+
+// Start starts every node and waits until each answers /healthz.
+func (c *Cluster) Start(t testing.TB) {
+	t.Helper()
 	start := time.Now()
 	for i, nd := range c.Nodes {
 		nd.Spawn(c.args[i])
@@ -54,12 +78,17 @@ func StartCluster(t testing.TB, bin string, n int, config, level string) *Cluste
 	for _, nd := range c.Nodes {
 		nd.WaitReady()
 	}
-	t.Logf("%d nodes ready in %v, Kafka listeners %s", n, time.Since(start).Round(time.Millisecond), c.Seeds())
-	return c
+	t.Logf("%d nodes ready in %v, Kafka listeners %s", len(c.Nodes), time.Since(start).Round(time.Millisecond), c.Seeds())
 }
 
 // Seeds is the bootstrap list: every node's Kafka address, comma-separated.
-func (c *Cluster) Seeds() string { return strings.Join(c.Kafka, ",") }
+func (c *Cluster) Seeds() string {
+	addrs := make([]string, len(c.Nodes))
+	for i, nd := range c.Nodes {
+		addrs[i] = nd.Kafka
+	}
+	return strings.Join(addrs, ",")
+}
 
 // Node returns the node of id.
 func (c *Cluster) Node(id int32) *Node { return c.Nodes[id-1] }

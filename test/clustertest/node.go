@@ -4,10 +4,8 @@
 // asking a node for /healthz and /quorum, and reading a partition's log
 // straight from a node's data directory.
 //
-// test/faults and test/compat (its cluster mode, through Cluster and
-// Main) use it; test/cluster still has its own copies of these
-// helpers (moving it here is mechanical, left until the cluster work in
-// flight on test/cluster has merged).
+// test/cluster, test/faults and test/compat (its cluster mode, through
+// Cluster and Main) use it.
 package clustertest
 
 import (
@@ -19,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -53,15 +52,34 @@ func Build() (bin, dir string, err error) {
 	return bin, dir, nil
 }
 
-// FreeAddr returns a loopback address whose port was free a moment ago.
+// handedOut holds the ports FreeAddr returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	ports map[int]bool
+}{ports: map[int]bool{}}
+
+// FreeAddr returns a loopback address whose port was free a moment ago
+// and that it has not returned before in this process: the kernel may
+// hand out a port again as soon as it is closed, and two nodes of one
+// cluster given the same address refuse to start.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !handedOut.ports[port] {
+			handedOut.ports[port] = true
+			return ln.Addr().String()
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no loopback port not handed out before in 100 tries (%d handed out)", len(handedOut.ports))
+	return ""
 }
 
 // Node is one strata server process. Spawn starts it with the given
@@ -75,6 +93,10 @@ type Node struct {
 	HTTPAddr string // the --http address, for /healthz and /quorum
 	DataDir  string
 	LogDir   string
+	// Kafka is the node's Kafka listener (--listen) and Zone its --zone,
+	// as whoever builds its command line sets them; NewNode leaves both
+	// empty, Cluster fills them in.
+	Kafka, Zone string
 	// LogLevel is the --log-level of the process; "" is debug.
 	LogLevel string
 

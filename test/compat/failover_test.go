@@ -26,6 +26,7 @@ import (
 
 	"github.com/strata-db/strata/internal/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 const (
@@ -192,7 +193,9 @@ func waitEndOffset(t *testing.T, adm *kadm.Client, topic string, n int64, done <
 // in the ISR, so that a restarted node is a full member again.
 func waitFullISR(t *testing.T, addr, topic string) {
 	t.Helper()
-	adm := brokertest.Admin(t, addr)
+	// kgo answers a Metadata request younger than MetadataMinAge (5 s by
+	// default) from its cache, which would show a short ISR for that long.
+	adm := kadm.NewClient(brokertest.Client(t, addr, kgo.MetadataMinAge(10*time.Millisecond)))
 	ctx := brokertest.Context(t, isrTimeout)
 	start := time.Now()
 	var last string

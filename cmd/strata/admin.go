@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,13 +93,28 @@ type adminKey struct {
 }
 
 func adminCommand() *cobra.Command {
-	var addr, tokenFile string
+	var addr, tokenFile, caFile string
 	c := &adminClient{http: &http.Client{Timeout: time.Minute}}
 	cmd := &cobra.Command{
 		Use:   "admin",
 		Short: "Manage a Strata cluster through a node's admin HTTP API",
-		PersistentPreRunE: func(*cobra.Command, []string) error {
-			c.base = "http://" + addr
+		PersistentPreRunE: func(cc *cobra.Command, _ []string) error {
+			base, err := adminBase(addr)
+			if err != nil {
+				return err
+			}
+			c.base = base
+			if !cc.Flags().Changed("ca") {
+				caFile = os.Getenv("STRATA_ADMIN_CA")
+			}
+			switch {
+			case strings.HasPrefix(base, "https://"):
+				if c.http.Transport, err = adminTransport(caFile); err != nil {
+					return err
+				}
+			case cc.Flags().Changed("ca"):
+				return fmt.Errorf("admin: --ca is for an https:// --http address, not %s", addr)
+			}
 			c.token = os.Getenv("STRATA_ADMIN_TOKEN")
 			if tokenFile != "" {
 				t, err := readToken(tokenFile)
@@ -109,10 +126,52 @@ func adminCommand() *cobra.Command {
 			return nil
 		},
 	}
-	cmd.PersistentFlags().StringVar(&addr, "http", "127.0.0.1:9644", "a node's HTTP address, HOST:PORT")
+	cmd.PersistentFlags().StringVar(&addr, "http", "127.0.0.1:9644", "a node's HTTP address: HOST:PORT or http://HOST:PORT, or https://HOST:PORT for a node with --http-tls-cert")
+	cmd.PersistentFlags().StringVar(&caFile, "ca", "", "PEM CA certificates to verify an https:// node with (default: $STRATA_ADMIN_CA, else the system's CAs)")
 	cmd.PersistentFlags().StringVar(&tokenFile, "token-file", "", "file holding the operator token the node's --admin-token-file names (default: $STRATA_ADMIN_TOKEN)")
 	cmd.AddCommand(tenantCommand(c), keyCommand(c, &addr), quotaCommand(c))
 	return cmd
+}
+
+// adminBase is the URL prefix of the admin API at addr: HOST:PORT and
+// http://HOST:PORT are plain HTTP, https://HOST:PORT is HTTPS.
+func adminBase(addr string) (string, error) {
+	base := addr
+	if !strings.Contains(addr, "://") {
+		base = "http://" + addr
+	}
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+		return "", fmt.Errorf("admin: --http %q is neither HOST:PORT, http://HOST:PORT nor https://HOST:PORT", addr)
+	}
+	return u.Scheme + "://" + u.Host, nil
+}
+
+// adminHostPort is the HOST:PORT of an --http address.
+func adminHostPort(addr string) string {
+	if _, rest, ok := strings.Cut(addr, "://"); ok {
+		return strings.TrimSuffix(rest, "/")
+	}
+	return addr
+}
+
+// adminTransport is the HTTPS transport of the CLI: TLS 1.2 or later,
+// the server verified against caFile's CAs, or the system's without one.
+func adminTransport(caFile string) (*http.Transport, error) {
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin: --ca: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("admin: --ca: no PEM certificate in %s", caFile)
+		}
+	}
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.TLSClientConfig = tc
+	return t, nil
 }
 
 // printJSON writes v indented.
@@ -344,7 +403,7 @@ func (c *adminClient) bootstrap(httpAddr string) string {
 			return strings.Join(addrs, ",")
 		}
 	}
-	host, _, err := net.SplitHostPort(httpAddr)
+	host, _, err := net.SplitHostPort(adminHostPort(httpAddr))
 	if err != nil {
 		host = "127.0.0.1"
 	}

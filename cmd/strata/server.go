@@ -35,6 +35,11 @@ type fileConfig struct {
 	TLSCert          string         `yaml:"tls-cert"`
 	TLSKey           string         `yaml:"tls-key"`
 	TLSClientCA      string         `yaml:"tls-client-ca"`
+	PeerTLSCert      string         `yaml:"peer-tls-cert"`
+	PeerTLSKey       string         `yaml:"peer-tls-key"`
+	PeerTLSCA        string         `yaml:"peer-tls-ca"`
+	HTTPTLSCert      string         `yaml:"http-tls-cert"`
+	HTTPTLSKey       string         `yaml:"http-tls-key"`
 	BrokerConfig     map[string]any `yaml:"broker-config"`
 }
 
@@ -101,7 +106,7 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&q.roles, "roles", q.roles, "what this node runs: broker, controller (a voter of the metadata quorum), or both")
 	f.StringVar(&cfg.ControllerListen, "controller-listen", "", "HOST:PORT where this node's metadata-log member listens (multi-node clusters)")
 	f.StringVar(&q.controllers, "controllers", "", "the metadata quorum's voters, ID@HOST:PORT,... by their controller addresses (default: a single-node cluster)")
-	f.StringVar(&cfg.InternalListen, "internal-listen", "", "HOST:PORT where other brokers reach this one (replication, transaction markers), without authentication: the cluster's private network; needed by multi-node clusters with --auth or TLS (default: the Kafka listener)")
+	f.StringVar(&cfg.InternalListen, "internal-listen", "", "HOST:PORT where other brokers reach this one (replication, transaction markers): without --peer-tls-* unauthenticated, for the cluster's private network; needed by multi-node clusters with --auth, TLS or --peer-tls-* (default: the Kafka listener)")
 	f.StringVar(&cfg.Zone, "zone", "", "this broker's zone (the Kafka rack)")
 	f.StringVar(&cfg.Cell, "cell", "", "this broker's cell")
 	f.StringVar(&cfg.Auth, "auth", cfg.Auth, "Kafka listener authentication: none (every connection in the default tenant), sasl (PLAIN and SCRAM with tenants' API keys) or mtls (the API key named by the client certificate's subject CN; needs --tls-client-ca)")
@@ -109,6 +114,11 @@ func serverCommand() *cobra.Command {
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate chain of the Kafka listener; with --tls-key the listener speaks TLS only")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert")
 	f.StringVar(&cfg.TLSClientCA, "tls-client-ca", "", "PEM CA certificates; clients must present a certificate they signed")
+	f.StringVar(&cfg.PeerTLSCert, "peer-tls-cert", "", "PEM certificate chain of this node for mutual TLS with the other nodes (with --peer-tls-key and --peer-tls-ca): the inter-broker and controller listeners then take TLS only")
+	f.StringVar(&cfg.PeerTLSKey, "peer-tls-key", "", "PEM private key of --peer-tls-cert")
+	f.StringVar(&cfg.PeerTLSCA, "peer-tls-ca", "", "PEM CA certificates that sign every node's --peer-tls-cert; peers must present a certificate they signed")
+	f.StringVar(&cfg.HTTPTLSCert, "http-tls-cert", "", "PEM certificate chain of the HTTP listener; with --http-tls-key it speaks HTTPS only")
+	f.StringVar(&cfg.HTTPTLSKey, "http-tls-key", "", "PEM private key of --http-tls-cert")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -146,6 +156,11 @@ func applyConfigFile(cmd *cobra.Command, path string, cfg *broker.Config, logLev
 	set("tls-cert", &cfg.TLSCert, fc.TLSCert)
 	set("tls-key", &cfg.TLSKey, fc.TLSKey)
 	set("tls-client-ca", &cfg.TLSClientCA, fc.TLSClientCA)
+	set("peer-tls-cert", &cfg.PeerTLSCert, fc.PeerTLSCert)
+	set("peer-tls-key", &cfg.PeerTLSKey, fc.PeerTLSKey)
+	set("peer-tls-ca", &cfg.PeerTLSCA, fc.PeerTLSCA)
+	set("http-tls-cert", &cfg.HTTPTLSCert, fc.HTTPTLSCert)
+	set("http-tls-key", &cfg.HTTPTLSKey, fc.HTTPTLSKey)
 	if fc.NodeID != nil && !cmd.Flags().Changed("node-id") {
 		cfg.NodeID = *fc.NodeID
 	}
@@ -178,6 +193,7 @@ func runServer(cfg broker.Config) error {
 	}
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
 	b, err := broker.Start(cfg)
 	if err != nil {
 		return err

@@ -40,10 +40,10 @@ import (
 // Errors are {"error": "..."} with 400 (bad input), 404 (unknown tenant or
 // key), 503 (starting, no metadata quorum) or 500.
 //
-// The API has no credential of its own yet: it is reachable by whoever
-// reaches the HTTP address, which is loopback by default. An operator
-// credential (and TLS) comes with the ACL phase; until then, do not bind
-// --http to a public address.
+// With Config.AdminToken the API requires the operator token; with
+// Config.HTTPTLSCert the whole HTTP listener is HTTPS only. Without the
+// token the API is open to whoever reaches the HTTP address (loopback by
+// default): do not bind --http to a public address then.
 
 // maxAdminBody bounds a request body.
 const maxAdminBody = 64 << 10

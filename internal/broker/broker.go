@@ -77,6 +77,18 @@ type Config struct {
 	// PEM file of the CAs that must sign client certificates; set, every
 	// client must present one.
 	TLSCert, TLSKey, TLSClientCA string
+	// PeerTLSCert, PeerTLSKey and PeerTLSCA (all three or none) are PEM
+	// files of this node's certificate chain and key and of the CA that
+	// signs every node's certificate. Set, the inter-broker and controller
+	// listeners accept only TLS connections with a client certificate the
+	// CA signed, and every connection this node opens to another
+	// (replication, transaction requests, raft, controller requests)
+	// presents this node's certificate and checks the peer's against the
+	// CA (peer.TLS). Unset, those links are plaintext.
+	PeerTLSCert, PeerTLSKey, PeerTLSCA string
+	// HTTPTLSCert and HTTPTLSKey are PEM files of the HTTP listener's
+	// certificate chain and key; set, it speaks HTTPS only.
+	HTTPTLSCert, HTTPTLSKey string
 	// StartTimeout bounds how long Start waits for the metadata quorum and
 	// for this broker's registration; 0: 30s for a single node, 2 minutes
 	// otherwise (the other nodes may be starting too).
@@ -161,6 +173,11 @@ func (c *Config) Validate() error {
 		return errors.New("broker: --tls-client-ca needs --tls-cert and --tls-key")
 	case c.Auth == AuthMTLS && c.TLSClientCA == "":
 		return errors.New("broker: --auth mtls needs --tls-client-ca")
+	case (c.HTTPTLSCert == "") != (c.HTTPTLSKey == ""):
+		return errors.New("broker: --http-tls-cert and --http-tls-key go together")
+	}
+	if err := c.validatePeerTLS(); err != nil {
+		return err
 	}
 	for _, addr := range []string{c.Listen, c.Advertise, c.HTTP} {
 		if addr == "" {
@@ -190,6 +207,9 @@ func (c *Config) validateQuorum() error {
 		if c.ControllerListen != "" {
 			return errors.New("broker: --controller-listen needs --controllers")
 		}
+		if c.peerTLS() {
+			return errors.New("broker: --peer-tls-* secures the links between the nodes of a multi-node cluster and needs --controllers")
+		}
 		return nil
 	}
 	seen := map[int32]bool{}
@@ -210,6 +230,8 @@ func (c *Config) validateQuorum() error {
 		return fmt.Errorf("broker: node %d is a controller and needs --controller-listen", c.NodeID)
 	case c.Roles.Broker && c.InternalListen == "" && (c.authenticated() || c.TLSCert != ""):
 		return fmt.Errorf("broker: with --auth %s or TLS, the brokers of a multi-node cluster need --internal-listen HOST:PORT to reach each other", c.Auth)
+	case c.Roles.Broker && c.InternalListen == "" && c.peerTLS():
+		return errors.New("broker: with --peer-tls-*, the brokers of a multi-node cluster need --internal-listen HOST:PORT, the listener peer TLS secures")
 	}
 	if c.ControllerListen != "" {
 		_, port, err := splitHostPort(c.ControllerListen)
@@ -231,6 +253,7 @@ func (c *Config) validateQuorum() error {
 type Broker struct {
 	cfg   Config
 	log   *slog.Logger
+	tls   nodeTLS
 	reg   *prometheus.Registry
 	ready atomic.Bool
 
@@ -270,7 +293,11 @@ func Start(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	b := &Broker{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry(), coordLoaded: make(chan struct{}, 1)}
+	tlsCfg, err := loadTLS(cfg)
+	if err != nil {
+		return nil, err
+	}
+	b := &Broker{cfg: cfg, log: cfg.Logger, tls: tlsCfg, reg: prometheus.NewRegistry(), coordLoaded: make(chan struct{}, 1)}
 	b.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := b.start(); err != nil {
 		b.stop()
@@ -304,7 +331,7 @@ func (b *Broker) start() error {
 			}
 		}
 	}
-	if b.httpSrv, err = startHTTP(b.cfg.HTTP, b); err != nil {
+	if b.httpSrv, err = startHTTP(b.cfg.HTTP, b.tls.http, b); err != nil {
 		return err
 	}
 	b.httpAddr = b.httpSrv.addr
@@ -325,7 +352,7 @@ func (b *Broker) start() error {
 	if err := b.startGroups(ctx); err != nil {
 		return err
 	}
-	b.peers = newPeers(b.cfg.NodeID)
+	b.peers = newPeers(b.cfg.NodeID, b.tls.peerDialer())
 	if err := b.startTxns(ctx); err != nil {
 		return err
 	}
@@ -355,6 +382,9 @@ func (b *Broker) startMeta(ctx context.Context) error {
 		NodeID: b.cfg.NodeID, Dir: filepath.Join(b.cfg.DataDir, "meta"), Logger: b.log,
 		Voters: b.cfg.Controllers, Listen: b.cfg.ControllerListen,
 		SessionTimeout: b.brokerDuration("broker.session.timeout.ms"),
+	}
+	if b.tls.peer != nil {
+		cfg.ListenTLS, cfg.DialTLS = b.tls.peer.Listener, b.tls.peer.Dialer
 	}
 	if b.brokerValue("auto.leader.rebalance.enable") == "true" {
 		cfg.LeaderRebalance = meta.LeaderRebalance{
@@ -450,6 +480,7 @@ func (b *Broker) startStorage(ctx context.Context) error {
 		NodeID: b.cfg.NodeID, Logs: b.logs, Meta: b.meta, Static: b.static(), Logger: b.log,
 		Controller: b.meta, BrokerEpoch: b.session.Epoch,
 		ReplicaLagTime: b.brokerDuration("replica.lag.time.max.ms"),
+		PeerTLS:        b.tls.peerDialer(),
 	})
 	b.replicas.Reconcile()
 	b.reg.MustRegister(newPartitionCollector(b.replicas))
@@ -526,11 +557,17 @@ func (b *Broker) startKafka() error {
 		}
 	}()
 	if b.internalLn != nil {
-		// The same APIs with neither authentication nor TLS: connections
-		// are the cluster's own (no tenant's, so cluster APIs pass) and
-		// name a request's tenant in a tagged field (api/interbroker.go).
+		// The same APIs without authentication: connections are the
+		// cluster's own (no tenant's, so cluster APIs pass) and name a
+		// request's tenant in a tagged field (api/interbroker.go). With
+		// peer TLS only nodes holding a certificate of the peer CA get in;
+		// without it, whoever reaches the listener.
 		ic := wire.DefaultConfig()
-		ic.MaxRequestBytes, ic.IdleTimeout, ic.DefaultTenant, ic.Logger = wc.MaxRequestBytes, wc.IdleTimeout, wc.DefaultTenant, b.log
+		ic.MaxRequestBytes, ic.IdleTimeout, ic.DefaultTenant = wc.MaxRequestBytes, wc.IdleTimeout, wc.DefaultTenant
+		ic.Logger = b.log.With("listener", "internal")
+		if b.tls.peer != nil {
+			ic.TLS = b.tls.peer.Listener
+		}
 		if b.internalWire, err = wire.NewServer(ic, h.Mux()); err != nil {
 			return err
 		}

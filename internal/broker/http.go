@@ -2,9 +2,11 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -23,7 +25,8 @@ type httpServer struct {
 	addr net.Addr
 }
 
-func startHTTP(addr string, b *Broker) (*httpServer, error) {
+// startHTTP serves on addr, HTTPS only with tc.
+func startHTTP(addr string, tc *tls.Config, b *Broker) (*httpServer, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		if !b.Ready() {
@@ -44,6 +47,13 @@ func startHTTP(addr string, b *Broker) (*httpServer, error) {
 		return nil, fmt.Errorf("broker: http listener: %w", err)
 	}
 	s := &httpServer{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, addr: ln.Addr()}
+	if tc != nil {
+		// A plain HTTP request then gets 400 from net/http ("Client sent
+		// an HTTP request to an HTTPS server"); failed handshakes are
+		// logged.
+		ln = tls.NewListener(ln, tc)
+		s.srv.ErrorLog = slog.NewLogLogger(b.log.With("listener", "http").Handler(), slog.LevelInfo)
+	}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			b.log.Error("http listener stopped", "err", err)

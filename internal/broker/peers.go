@@ -7,6 +7,7 @@ package broker
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"time"
 
@@ -33,8 +34,9 @@ type peers struct {
 	pool *peer.Pool
 }
 
-func newPeers(node int32) *peers {
-	return &peers{pool: peer.NewPool(fmt.Sprintf("strata-broker-%d", node), peerMaxIdle, verifyRequestTimeout)}
+// newPeers sends over TLS with tc (peer TLS's dialer config) if not nil.
+func newPeers(node int32, tc *tls.Config) *peers {
+	return &peers{pool: peer.NewPool(fmt.Sprintf("strata-broker-%d", node), peerMaxIdle, verifyRequestTimeout, tc)}
 }
 
 // brokerAddr is where broker id takes requests from other brokers.

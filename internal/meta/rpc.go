@@ -25,7 +25,8 @@ import (
 // A connection per request keeps the failure cases few: a request whose
 // connection broke before it was fully written was never seen; one that
 // broke after may or may not have been applied, and the caller is told so
-// (a proposal is then not retried: records are not idempotent).
+// (a proposal is then not retried: records are not idempotent). With peer
+// TLS the connection is TLS first (transport_tls.go).
 
 // maxRPCBytes bounds one frame.
 const maxRPCBytes = 64 << 20
@@ -183,9 +184,8 @@ func (s *Store) serveRPC(c net.Conn) {
 // call sends one request to the controller listener at addr. sent reports
 // whether the request was fully written, after which a failure leaves its
 // outcome unknown.
-func call(ctx context.Context, addr string, req *rpcRequest) (resp *rpcResponse, sent bool, err error) {
-	d := net.Dialer{Timeout: time.Second}
-	c, err := d.DialContext(ctx, "tcp", addr)
+func (s *Store) call(ctx context.Context, addr string, req *rpcRequest) (resp *rpcResponse, sent bool, err error) {
+	c, err := dialController(ctx, addr, time.Second, s.cfg.DialTLS)
 	if err != nil {
 		return nil, false, err
 	}

@@ -3,12 +3,15 @@ package meta
 import (
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,6 +40,11 @@ type Config struct {
 	// non-voter advertises Advertise, or the bound address.
 	Listen    string
 	Advertise string
+	// ListenTLS and DialTLS, both set or neither, secure the controller
+	// listener and every connection to another node's (raft, controller
+	// requests) with mutual TLS (--peer-tls-*; peer.TLS): ListenTLS must
+	// require and verify client certificates. Nil: plaintext.
+	ListenTLS, DialTLS *tls.Config
 
 	// SessionTimeout is broker.session.timeout.ms: the active controller
 	// fences a broker it has not heard from for this long.
@@ -89,6 +97,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Listen == "" {
 		return errors.New("meta: a node of a multi-node cluster needs a controller listener (--controller-listen)")
+	}
+	switch {
+	case (c.ListenTLS == nil) != (c.DialTLS == nil):
+		return errors.New("meta: peer TLS needs both a listener and a dialer config")
+	case c.ListenTLS != nil && c.ListenTLS.ClientAuth != tls.RequireAndVerifyClientCert:
+		return errors.New("meta: the controller listener's TLS must require and verify client certificates")
 	}
 	return nil
 }
@@ -171,6 +185,7 @@ func (s *Store) open() error {
 		if s.mux, err = listenMux(cfg.Listen, advertise, s.ClusterID, cfg.Logger); err != nil {
 			return err
 		}
+		s.mux.listenTLS, s.mux.dialTLS = cfg.ListenTLS, cfg.DialTLS
 		s.mux.serveRPC = s.serveRPC
 		// Before raft runs: a node of another cluster must not take part
 		// in this quorum's elections even briefly.
@@ -294,7 +309,7 @@ func (s *Store) checkClusterID() error {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		resp, _, err := call(ctx, v.Addr, &rpcRequest{Kind: rpcInfo, AnyNode: true})
+		resp, _, err := s.call(ctx, v.Addr, &rpcRequest{Kind: rpcInfo, AnyNode: true})
 		cancel()
 		if err != nil || resp.ClusterID == "" {
 			continue
@@ -397,6 +412,10 @@ func (s *Store) callController(ctx context.Context, req *rpcRequest) (*rpcRespon
 	next := 0 // round-robin over the voters when no leader is known
 	backoff := 20 * time.Millisecond
 	var last error
+	// failed keeps the latest error of each controller address tried, so
+	// that the final error shows every reason: one controller down and
+	// the others refusing this node's peer TLS certificate, say.
+	failed := map[string]error{}
 	for {
 		var resp *rpcResponse
 		if s.raft.State() == raft.Leader || len(s.cfg.Voters) == 0 {
@@ -412,12 +431,13 @@ func (s *Store) callController(ctx context.Context, req *rpcRequest) (*rpcRespon
 			}
 			var sent bool
 			var err error
-			resp, sent, err = call(ctx, addr, req)
+			resp, sent, err = s.call(ctx, addr, req)
 			if err != nil && sent && req.Kind == rpcPropose {
 				return nil, fmt.Errorf("%w: controller at %s: outcome unknown: %w", kerr.RequestTimedOut, addr, err)
 			}
 			if err != nil {
 				last = fmt.Errorf("controller at %s: %w", addr, err)
+				failed[addr] = err
 			}
 		}
 		hint = ""
@@ -426,15 +446,35 @@ func (s *Store) callController(ctx context.Context, req *rpcRequest) (*rpcRespon
 		}
 		if resp != nil {
 			hint = resp.LeaderAddr
-			last = errors.New("no active controller")
+			last = errNoActiveController
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: no active controller: %v (%w)", kerr.NotController, last, ctx.Err())
+			return nil, fmt.Errorf("%w: no active controller: %s (%w)", kerr.NotController, failures(last, failed), ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 250*time.Millisecond)
 	}
+}
+
+// errNoActiveController is a controller's answer that none is active.
+var errNoActiveController = errors.New("no active controller")
+
+// failures describes why callController found no controller: last, or,
+// when several addresses failed, the latest error of each (and last if it
+// was a controller's answer).
+func failures(last error, failed map[string]error) string {
+	if len(failed) < 2 {
+		return fmt.Sprint(last)
+	}
+	var parts []string
+	for _, addr := range slices.Sorted(maps.Keys(failed)) {
+		parts = append(parts, fmt.Sprintf("controller at %s: %v", addr, failed[addr]))
+	}
+	if last == errNoActiveController {
+		parts = append(parts, "last: "+last.Error())
+	}
+	return strings.Join(parts, "; ")
 }
 
 // handle serves a request on this node: info from anywhere, the rest only

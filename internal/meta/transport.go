@@ -1,6 +1,8 @@
 package meta
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,11 @@ import (
 // The cluster id in the raft preamble keeps nodes of two clusters from
 // voting in or replicating into each other's logs: a listener that knows
 // its cluster id drops raft connections from a node that knows another.
+//
+// With peer TLS (Config.ListenTLS) a connection is a TLS session first,
+// whose client certificate the peer CA signed, and the preamble travels
+// inside it (transport_tls.go). The muxListener is then raft's stream
+// layer over TLS.
 const (
 	muxRaft byte = 'R'
 	muxRPC  byte = 'C'
@@ -42,6 +49,10 @@ type muxListener struct {
 	clusterID func() string // this node's cluster id, "" when not known yet
 	serveRPC  func(net.Conn)
 	log       *slog.Logger
+	// listenTLS and dialTLS are peer TLS (Config.ListenTLS, DialTLS);
+	// nil: plaintext.
+	listenTLS, dialTLS *tls.Config
+	refusals           refusalLog
 
 	raftConns chan net.Conn
 	closed    chan struct{}
@@ -94,6 +105,15 @@ func (m *muxListener) serve() {
 // route reads a connection's preamble and hands it to raft or to the RPC
 // server.
 func (m *muxListener) route(c net.Conn) {
+	if m.listenTLS != nil {
+		tc, err := m.handshake(c)
+		if err != nil {
+			m.refusals.refuse(m.log, c.RemoteAddr(), err)
+			c.Close()
+			return
+		}
+		c = tc
+	}
 	c.SetReadDeadline(time.Now().Add(preambleTimeout))
 	var kind [1]byte
 	if _, err := io.ReadFull(c, kind[:]); err != nil {
@@ -154,7 +174,9 @@ func (m *muxListener) Addr() net.Addr { return advertisedAddr(m.advertise) }
 
 // Dial opens a raft connection to a peer's controller listener.
 func (m *muxListener) Dial(address raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
-	c, err := net.DialTimeout("tcp", string(address), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := dialController(ctx, string(address), timeout, m.dialTLS)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 // Package peer is how one Strata broker talks to another over their Kafka
-// listeners: replica fetching, transaction markers, transaction
-// verification. The peer is a Strata broker whose served versions are
+// (or inter-broker) listeners: replica fetching, transaction markers,
+// transaction verification; and the mutual TLS every link between nodes
+// may use (tls.go). The peer is a Strata broker whose served versions are
 // known, so requests go at versions fixed by the caller, without
 // ApiVersions. Encoding is kmsg's.
 package peer
@@ -8,6 +9,7 @@ package peer
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -30,12 +32,27 @@ type Conn struct {
 // maxResponse bounds a response frame a peer accepts.
 const maxResponse = 256 << 20
 
-// Dial connects to a broker's Kafka listener at addr.
-func Dial(ctx context.Context, addr, clientID string) (*Conn, error) {
-	d := net.Dialer{Timeout: 3 * time.Second}
+// dialTimeout bounds connecting to a broker, and the TLS handshake.
+const dialTimeout = 3 * time.Second
+
+// Dial connects to a broker's inter-broker (or Kafka) listener at addr;
+// with tc (TLS.Dialer), over TLS.
+func Dial(ctx context.Context, addr, clientID string, tc *tls.Config) (*Conn, error) {
+	d := net.Dialer{Timeout: dialTimeout}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
+	}
+	if tc != nil {
+		tconn := tls.Client(c, tc)
+		hctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		err := tconn.HandshakeContext(hctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", addr, err)
+		}
+		c = tconn
 	}
 	return &Conn{c: c, r: bufio.NewReaderSize(c, 64<<10), fmt: kmsg.NewRequestFormatter(kmsg.FormatterClientID(clientID))}, nil
 }

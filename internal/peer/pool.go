@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"crypto/tls"
 	"sync"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 // concurrency). Safe for concurrent use.
 type Pool struct {
 	clientID string
+	tls      *tls.Config
 	maxIdle  int
 	timeout  time.Duration
 
@@ -23,10 +25,11 @@ type Pool struct {
 	closed bool
 }
 
-// NewPool returns a pool whose connections identify as clientID. A request
-// whose context has no deadline gets timeout.
-func NewPool(clientID string, maxIdle int, timeout time.Duration) *Pool {
-	return &Pool{clientID: clientID, maxIdle: maxIdle, timeout: timeout, idle: map[string][]*Conn{}}
+// NewPool returns a pool whose connections identify as clientID, over TLS
+// with tc (TLS.Dialer) if not nil. A request whose context has no
+// deadline gets timeout.
+func NewPool(clientID string, maxIdle int, timeout time.Duration, tc *tls.Config) *Pool {
+	return &Pool{clientID: clientID, tls: tc, maxIdle: maxIdle, timeout: timeout, idle: map[string][]*Conn{}}
 }
 
 // Do sends req to the broker listening at addr and returns its response.
@@ -48,7 +51,7 @@ func (p *Pool) Do(ctx context.Context, addr string, req kmsg.Request) (kmsg.Resp
 		}
 		c.Close()
 	}
-	c, err := Dial(ctx, addr, p.clientID)
+	c, err := Dial(ctx, addr, p.clientID, p.tls)
 	if err != nil {
 		return nil, err
 	}

@@ -16,7 +16,7 @@ import (
 // Replica fetching: one fetcher per leader broker copies every partition
 // this node follows from that leader, in one Fetch request at a time
 // (Kafka's ReplicaFetcherThread), over a plain Kafka connection to the
-// leader's listener. Requests are Fetch v15: topics by id, the follower
+// leader's listener (TLS with Config.PeerTLS). Requests are Fetch v15: topics by id, the follower
 // named by KIP-903's replica state (id and broker epoch), each partition
 // with the leader epoch the follower knows and the epoch of its last
 // batch, so that the leader can point out a divergent tail in its answer
@@ -108,7 +108,7 @@ func (f *fetcher) run(ctx context.Context) {
 			conn = nil
 		}
 		if conn == nil {
-			conn, err = peer.Dial(ctx, addr, fmt.Sprintf("strata-replica-%d", f.m.cfg.NodeID))
+			conn, err = peer.Dial(ctx, addr, fmt.Sprintf("strata-replica-%d", f.m.cfg.NodeID), f.m.cfg.PeerTLS)
 			connAddr = addr
 		}
 		var resp kmsg.Response

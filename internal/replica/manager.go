@@ -2,6 +2,7 @@ package replica
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"maps"
@@ -44,6 +45,9 @@ type Config struct {
 	// ReplicaLagTime is replica.lag.time.max.ms: a follower that has not
 	// caught up with its leader for this long leaves the ISR. 0: 30s.
 	ReplicaLagTime time.Duration
+	// PeerTLS, when set, is the TLS config of fetch connections to
+	// leaders (peer.TLS.Dialer, --peer-tls-*); nil: plaintext.
+	PeerTLS *tls.Config
 }
 
 // Controller is what leaders need from the active controller.

@@ -108,7 +108,13 @@ type conn struct {
 func (c *conn) serve(ctx context.Context) {
 	if tc, ok := c.nc.(*tls.Conn); ok {
 		if err := c.handshakeTLS(ctx, tc); err != nil {
-			c.log.Info("closing connection: TLS", "err", err)
+			level := slog.LevelInfo
+			if c.srv.cfg.TLS.ClientAuth == tls.RequireAndVerifyClientCert {
+				// A peer without a good certificate is worth a warning:
+				// on the inter-broker listener, a node that cannot join.
+				level = slog.LevelWarn
+			}
+			c.log.Log(ctx, level, "closing connection: TLS", "err", err)
 			c.nc.Close()
 			return
 		}

@@ -27,19 +27,49 @@ func clusterSize() int {
 // per node) and returns the first; all close when the test ends.
 func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	t.Helper()
-	var voters []meta.Voter
+	return startNodes(t, cfg, n, nil).Nodes[0]
+}
+
+// Cluster is nodes of one cluster running in this process (StartCluster).
+type Cluster struct {
+	// Nodes holds node i+1 at i; nil once closed with Close.
+	Nodes []*broker.Broker
+	// Configs are the nodes' configs as started.
+	Configs []broker.Config
+	// Voters is the metadata quorum, every node of Nodes.
+	Voters []meta.Voter
+	t      testing.TB
+	mu     sync.Mutex
+}
+
+// StartCluster starts n nodes (ids 1..n), each broker and controller, with
+// their own directories, Kafka, inter-broker, controller and HTTP ports on
+// loopback, in zones a, b, c..., with default.replication.factor 3 and
+// min.insync.replicas 2, as Start does under STRATA_TEST_CLUSTER. Each
+// mutate runs once per node, after those settings are made, and may look
+// at cfg.NodeID. Every node closes when the test ends.
+func StartCluster(t testing.TB, n int, mutate ...func(*broker.Config)) *Cluster {
+	t.Helper()
+	cfg := broker.DefaultConfig()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.Logger = Logger()
+	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
+	return startNodes(t, cfg, n, mutate)
+}
+
+func startNodes(t testing.TB, cfg broker.Config, n int, mutate []func(*broker.Config)) *Cluster {
+	t.Helper()
+	cl := &Cluster{t: t, Nodes: make([]*broker.Broker, n), Configs: make([]broker.Config, n)}
 	ctrl := make([]string, n)
 	for i := range n {
 		ctrl[i] = freeAddr(t)
-		voters = append(voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
+		cl.Voters = append(cl.Voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
 	}
-	nodes := make([]*broker.Broker, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
 	for i := range n {
 		c := cfg
 		c.NodeID, c.DataDir = int32(i+1), t.TempDir()
-		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], freeAddr(t)
+		c.Controllers, c.ControllerListen, c.InternalListen = cl.Voters, ctrl[i], freeAddr(t)
 		c.Roles = broker.Roles{Broker: true, Controller: true}
 		c.Zone = string(rune('a' + i%26))
 		c.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",
@@ -47,19 +77,25 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 		for k, v := range cfg.Static {
 			c.Static[k] = v
 		}
+		for _, m := range mutate {
+			m(&c)
+		}
+		cl.Configs[i] = c
+	}
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nodes[i], errs[i] = broker.Start(c)
+			cl.Nodes[i], errs[i] = broker.Start(cl.Configs[i])
 		}()
 	}
 	wg.Wait()
 	t.Cleanup(func() {
-		for i, b := range nodes {
-			if b != nil {
-				if err := b.Close(); err != nil {
-					t.Errorf("close node %d: %v", i+1, err)
-				}
+		for i := range cl.Nodes {
+			if err := cl.Close(int32(i + 1)); err != nil {
+				t.Errorf("close node %d: %v", i+1, err)
 			}
 		}
 	})
@@ -68,7 +104,43 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 			t.Fatalf("start node %d of %d: %v", i+1, n, err)
 		}
 	}
-	return nodes[0]
+	return cl
+}
+
+// Node is the running node id, nil if closed.
+func (cl *Cluster) Node(id int32) *broker.Broker {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	return cl.Nodes[id-1]
+}
+
+// Close closes node id cleanly (a controlled shutdown); closing a closed
+// node does nothing.
+func (cl *Cluster) Close(id int32) error {
+	cl.mu.Lock()
+	b := cl.Nodes[id-1]
+	cl.Nodes[id-1] = nil
+	cl.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	return b.Close()
+}
+
+// JoinConfig is the config of a broker-only node id that would join the
+// cluster: its own directory, loopback ports (an inter-broker listener
+// included) and the cluster's voters, with the first node's other
+// settings (its peer TLS certificate too). mutate runs last.
+func (cl *Cluster) JoinConfig(id int32, mutate ...func(*broker.Config)) broker.Config {
+	c := cl.Configs[0]
+	c.NodeID, c.DataDir = id, cl.t.TempDir()
+	c.Roles = broker.Roles{Broker: true}
+	c.ControllerListen, c.InternalListen = "", freeAddr(cl.t)
+	c.Zone = "a"
+	for _, m := range mutate {
+		m(&c)
+	}
+	return c
 }
 
 func freeAddr(t testing.TB) string {

@@ -8,6 +8,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -124,6 +125,17 @@ func WithTLS(t testing.TB, ca, clientCA *CA) func(*broker.Config) {
 		if clientCA != nil {
 			cfg.TLSClientCA = clientCA.File
 		}
+	}
+}
+
+// WithPeerTLS makes ca the peer CA and gives the node a certificate it
+// issues, with common name node-ID: mutual TLS between the nodes
+// (--peer-tls-*). Meant for StartCluster, whose mutate functions run once
+// per node.
+func WithPeerTLS(t testing.TB, ca *CA) func(*broker.Config) {
+	return func(cfg *broker.Config) {
+		is := ca.Issue(t, fmt.Sprintf("node-%d", cfg.NodeID))
+		cfg.PeerTLSCert, cfg.PeerTLSKey, cfg.PeerTLSCA = is.CertFile, is.KeyFile, ca.File
 	}
 }
 

@@ -27,40 +27,66 @@ func clusterSize() int {
 // per node) and returns the first; all close when the test ends.
 func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	t.Helper()
+	return newCluster(t, cfg, n).Node(1)
+}
+
+// Cluster is in-process nodes (ids 1..n), each broker and controller,
+// that a test can stop and start again on the same data directories and
+// inter-node addresses, as restarted processes.
+type Cluster struct {
+	t     testing.TB
+	mu    sync.Mutex
+	cfgs  []broker.Config
+	nodes []*broker.Broker
+}
+
+// StartCluster starts n nodes configured as Start configures one (mutate
+// applies to every node's config), in zones a, b, c..., with
+// default.replication.factor 3 and min.insync.replicas 2; they close when
+// the test ends.
+func StartCluster(t testing.TB, n int, mutate ...func(*broker.Config)) *Cluster {
+	t.Helper()
+	return newCluster(t, baseConfig(t, mutate), n)
+}
+
+func newCluster(t testing.TB, cfg broker.Config, n int) *Cluster {
+	t.Helper()
 	var voters []meta.Voter
 	ctrl := make([]string, n)
 	for i := range n {
 		ctrl[i] = freeAddr(t)
 		voters = append(voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
 	}
-	nodes := make([]*broker.Broker, n)
+	c := &Cluster{t: t, cfgs: make([]broker.Config, n), nodes: make([]*broker.Broker, n)}
+	for i := range n {
+		nc := cfg
+		nc.NodeID, nc.DataDir = int32(i+1), t.TempDir()
+		nc.Controllers, nc.ControllerListen, nc.InternalListen = voters, ctrl[i], freeAddr(t)
+		nc.Roles = broker.Roles{Broker: true, Controller: true}
+		nc.Zone = string(rune('a' + i%26))
+		nc.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",
+			"offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3"}
+		for k, v := range cfg.Static {
+			nc.Static[k] = v
+		}
+		c.cfgs[i] = nc
+	}
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		c := cfg
-		c.NodeID, c.DataDir = int32(i+1), t.TempDir()
-		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], freeAddr(t)
-		c.Roles = broker.Roles{Broker: true, Controller: true}
-		c.Zone = string(rune('a' + i%26))
-		c.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",
-			"offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3"}
-		for k, v := range cfg.Static {
-			c.Static[k] = v
-		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			nodes[i], errs[i] = broker.Start(c)
+			b, err := broker.Start(c.cfgs[i])
+			c.mu.Lock()
+			c.nodes[i], errs[i] = b, err
+			c.mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	t.Cleanup(func() {
-		for i, b := range nodes {
-			if b != nil {
-				if err := b.Close(); err != nil {
-					t.Errorf("close node %d: %v", i+1, err)
-				}
-			}
+		for i := range c.nodes {
+			c.close(int32(i + 1))
 		}
 	})
 	for i, err := range errs {
@@ -68,7 +94,52 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 			t.Fatalf("start node %d of %d: %v", i+1, n, err)
 		}
 	}
-	return nodes[0]
+	return c
+}
+
+// Node returns the running node id (from 1), nil while it is stopped.
+func (c *Cluster) Node(id int32) *broker.Broker {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nodes[id-1]
+}
+
+// Nodes returns the ids 1..n.
+func (c *Cluster) Nodes() []int32 {
+	ids := make([]int32, len(c.cfgs))
+	for i := range ids {
+		ids[i] = int32(i + 1)
+	}
+	return ids
+}
+
+// Restart closes node id (a controlled shutdown) and starts a new process
+// of it on the same data directory and controller and internal addresses;
+// it registers again, at a new broker epoch. Its Kafka and HTTP ports
+// change.
+func (c *Cluster) Restart(id int32) {
+	c.t.Helper()
+	c.close(id)
+	b, err := broker.Start(c.cfgs[id-1])
+	if err != nil {
+		c.t.Fatalf("restart node %d: %v", id, err)
+	}
+	c.mu.Lock()
+	c.nodes[id-1] = b
+	c.mu.Unlock()
+}
+
+func (c *Cluster) close(id int32) {
+	c.mu.Lock()
+	b := c.nodes[id-1]
+	c.nodes[id-1] = nil
+	c.mu.Unlock()
+	if b == nil {
+		return
+	}
+	if err := b.Close(); err != nil {
+		c.t.Errorf("close node %d: %v", id, err)
+	}
 }
 
 func freeAddr(t testing.TB) string {

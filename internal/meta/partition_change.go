@@ -17,7 +17,12 @@ import (
 //     PartitionChangeRecord.
 //   - AlterPartition is a partition leader's request to shrink or expand
 //     its ISR (KIP-497), proposed by the leader's broker and checked when
-//     applied, with AlterPartition's error codes.
+//     applied, with AlterPartition's error codes. An expansion names the
+//     broker epoch the leader saw in each added replica's fetches
+//     (KIP-903): a replica whose broker re-registered since (a new
+//     process, which may have lost unflushed data) is refused, so that
+//     catch-up seen from its predecessor's fetches cannot put it in the
+//     ISR.
 //
 // Both bump the partition epoch, so that a request based on an older
 // partition state fails with INVALID_UPDATE_VERSION; only a change of
@@ -53,6 +58,18 @@ type AlterPartition struct {
 	LeaderEpoch    int32   `json:"leaderEpoch"`
 	PartitionEpoch int32   `json:"partitionEpoch"`
 	ISR            []int32 `json:"isr"`
+	// Added names, for each replica the change adds to the ISR, the broker
+	// epoch of the fetches the leader based the expansion on (KIP-903;
+	// Kafka's AlterPartition v3 NewIsrWithEpochs). Each added replica must
+	// be named, at its broker's current registration, or the change is
+	// refused with INELIGIBLE_REPLICA.
+	//
+	// Records written before this field existed have none: they add
+	// replicas with the checks of their time (registered, unfenced, not
+	// shutting down) and no epoch check, so that replaying an old log
+	// rebuilds the same image. Leaders of this version always fill it for
+	// an expansion.
+	Added []BrokerRef `json:"added,omitempty"`
 }
 
 // partitionAt returns a topic's partition for a change record.
@@ -134,15 +151,36 @@ func (im *Image) applyAlterPartition(a *AlterPartition) error {
 		if slices.Contains(cur.ISR, id) {
 			continue
 		}
-		// KIP-841: only a live broker may join.
-		if rb, ok := im.brokers[id]; !ok || !rb.Alive() {
-			return fmt.Errorf("%w: broker %d is fenced or shutting down", kerr.IneligibleReplica, id)
+		if err := im.checkJoining(a, id); err != nil {
+			return err
 		}
 	}
 	n := *cur
 	n.ISR = slices.Clone(a.ISR)
 	n.PartitionEpoch++
 	im.setPartition(t, a.Partition, n)
+	return nil
+}
+
+// checkJoining checks a replica an AlterPartition adds to the ISR: its
+// broker is live (KIP-841) and, unless the record predates KIP-903 (no
+// Added), at the registration whose fetches the leader saw (KIP-903).
+func (im *Image) checkJoining(a *AlterPartition, id int32) error {
+	rb, ok := im.brokers[id]
+	if !ok || !rb.Alive() {
+		return fmt.Errorf("%w: broker %d is fenced or shutting down", kerr.IneligibleReplica, id)
+	}
+	if a.Added == nil {
+		return nil // written before KIP-903: applied as it was then
+	}
+	i := slices.IndexFunc(a.Added, func(r BrokerRef) bool { return r.ID == id })
+	switch {
+	case i < 0:
+		return fmt.Errorf("%w: broker %d joins the ISR without the broker epoch of its fetches", kerr.IneligibleReplica, id)
+	case a.Added[i].Epoch != rb.Epoch:
+		return fmt.Errorf("%w: broker %d joins the ISR on fetches at broker epoch %d, but is registered at epoch %d",
+			kerr.IneligibleReplica, id, a.Added[i].Epoch, rb.Epoch)
+	}
 	return nil
 }
 

@@ -125,3 +125,103 @@ func TestApplyPartitionRecords(t *testing.T) {
 		}
 	})
 }
+
+// KIP-903: an expansion computed from the fetches of a broker's previous
+// process (before it crashed and registered again) must not put the new
+// process in the ISR, even once the new process is unfenced: the leader
+// names the broker epoch it saw, and the controller compares it with the
+// current registration.
+func TestAlterPartitionRefusesStaleBrokerEpoch(t *testing.T) {
+	setup := func(t *testing.T) (*Image, TopicID, int64, int64) {
+		im := emptyImage()
+		im.Index = 10
+		for _, id := range []int32{1, 2, 3} {
+			if err := im.apply(&Record{RegisterBroker: &Broker{ID: id, Incarnation: "first"}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := im.apply(&Record{UnfenceBroker: &BrokerRef{ID: id, Epoch: 10}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		tp := &Topic{ID: NewTopicID(), Tenant: DefaultTenant, Name: "t",
+			Partitions: []Partition{{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 4, PartitionEpoch: 7}}}
+		if err := im.applyCreateTopic(tp); err != nil {
+			t.Fatal(err)
+		}
+		old := im.brokers[3].Epoch
+		// Broker 3 crashes and its new process registers (raft index 20,
+		// its new epoch) and is unfenced; it was not in the ISR, so the
+		// registration changed no partition and the partition epoch the
+		// leader's request names is still current.
+		im.Index = 20
+		if err := im.apply(&Record{RegisterBroker: &Broker{ID: 3, Incarnation: "second", Fenced: true}}); err != nil {
+			t.Fatal(err)
+		}
+		cur := im.brokers[3].Epoch
+		if err := im.apply(&Record{UnfenceBroker: &BrokerRef{ID: 3, Epoch: cur}}); err != nil {
+			t.Fatal(err)
+		}
+		if old == cur {
+			t.Fatalf("re-registration kept epoch %d", old)
+		}
+		return im, tp.ID, old, cur
+	}
+	expand := func(id TopicID, added []BrokerRef) *AlterPartition {
+		return &AlterPartition{Topic: id, Partition: 0, Leader: 1, BrokerEpoch: 10, LeaderEpoch: 4, PartitionEpoch: 7,
+			ISR: []int32{1, 2, 3}, Added: added}
+	}
+	cases := []struct {
+		name  string
+		added func(old, cur int64) []BrokerRef
+		want  error
+	}{
+		{"stale epoch refused", func(old, _ int64) []BrokerRef { return []BrokerRef{{ID: 3, Epoch: old}} }, kerr.IneligibleReplica},
+		{"unknown epoch refused", func(_, _ int64) []BrokerRef { return []BrokerRef{{ID: 3, Epoch: -1}} }, kerr.IneligibleReplica},
+		{"added replica without an epoch refused", func(_, cur int64) []BrokerRef { return []BrokerRef{{ID: 2, Epoch: 10}} }, kerr.IneligibleReplica},
+		{"current epoch accepted", func(_, cur int64) []BrokerRef { return []BrokerRef{{ID: 3, Epoch: cur}} }, nil},
+		// A record written before KIP-903 applies as it did then.
+		{"record without epochs applies as before", func(_, _ int64) []BrokerRef { return nil }, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			im, id, old, cur := setup(t)
+			// Through the log's encoding, as every node applies it.
+			data, err := encodeRecords([]Record{{AlterPartition: expand(id, c.added(old, cur))}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			recs, err := decodeRecords(data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = im.apply(&recs[0])
+			if !errors.Is(err, c.want) || (c.want == nil && err != nil) {
+				t.Fatalf("got %v, want %v", err, c.want)
+			}
+			p := im.byID[id].Partitions[0]
+			switch {
+			case c.want != nil && (p.PartitionEpoch != 7 || !slices.Equal(p.ISR, []int32{1, 2})):
+				t.Fatalf("refused expansion applied: %+v", p)
+			case c.want == nil && (p.PartitionEpoch != 8 || !slices.Equal(p.ISR, []int32{1, 2, 3})):
+				t.Fatalf("after expansion: %+v", p)
+			}
+		})
+	}
+
+	// A metadata log written before KIP-903 holds expansions without
+	// epochs: they still decode and apply.
+	t.Run("old log record", func(t *testing.T) {
+		im, id, _, _ := setup(t)
+		old := `[{"alterPartition":{"topic":"` + id.String() + `","partition":0,"leader":1,"brokerEpoch":10,"leaderEpoch":4,"partitionEpoch":7,"isr":[1,2,3]}}]`
+		recs, err := decodeRecords([]byte(old))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := im.apply(&recs[0]); err != nil {
+			t.Fatal(err)
+		}
+		if p := im.byID[id].Partitions[0]; !slices.Equal(p.ISR, []int32{1, 2, 3}) {
+			t.Fatalf("old record: %+v", p)
+		}
+	})
+}

@@ -326,11 +326,14 @@ func (m *Manager) applyState(p *Partition, t *meta.Topic, st meta.Partition) {
 	}
 }
 
-// isrEligible reports whether the image shows broker id alive: registered,
-// unfenced and not in controlled shutdown.
-func (m *Manager) isrEligible(id int32) bool {
+// isrEligible reports whether the image shows broker id alive (registered,
+// unfenced and not in controlled shutdown) at broker epoch epoch, the
+// epoch of the fetches a leader saw from it (KIP-903): fetches of an
+// earlier process of the broker, or without an epoch (-1), never make it
+// eligible.
+func (m *Manager) isrEligible(id int32, epoch int64) bool {
 	b, ok := m.cfg.Meta.Image().Broker(id)
-	return ok && b.Alive()
+	return ok && b.Alive() && b.Epoch == epoch
 }
 
 // sendISR sends a leader's ISR change to the controller (ISRSender).
@@ -339,11 +342,12 @@ func (m *Manager) sendISR(p *Partition, change meta.AlterPartition) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := m.cfg.Controller.AlterPartition(ctx, change); err != nil {
-		m.log.Warn("ISR change refused", "partition", p.key.String(), "isr", change.ISR, "partition_epoch", change.PartitionEpoch, "err", err)
-		p.ISRChangeFailed(change.PartitionEpoch)
+		m.log.Warn("ISR change refused", "partition", p.key.String(), "isr", change.ISR, "added", change.Added,
+			"partition_epoch", change.PartitionEpoch, "err", err)
+		p.ISRChangeFailed(change, err)
 		return
 	}
-	m.log.Info("ISR changed", "partition", p.key.String(), "isr", change.ISR)
+	m.log.Info("ISR changed", "partition", p.key.String(), "isr", change.ISR, "added", change.Added)
 }
 
 // syncFetchers gives each leader's fetcher the partitions this node

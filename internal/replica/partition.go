@@ -56,12 +56,13 @@ type Partition struct {
 	// sendISR sends a leader's ISR changes to the controller; nil in
 	// tests without a controller (the ISR then never changes).
 	sendISR ISRSender
-	// isrEligible reports whether a broker may join the ISR as far as
-	// this node's image knows: not fenced and not shutting down
-	// (KIP-841). The controller refuses such an expansion anyway; asking
-	// would only fill the metadata log with refused entries at every
-	// fetch of a fenced but live follower. nil: every broker may.
-	isrEligible func(id int32) bool
+	// isrEligible reports whether a broker may join the ISR on fetches at
+	// broker epoch epoch, as far as this node's image knows: not fenced,
+	// not shutting down (KIP-841) and registered at that epoch (KIP-903).
+	// The controller refuses such an expansion anyway; asking would only
+	// fill the metadata log with refused entries at every fetch of a
+	// fenced but live follower. nil: every broker may.
+	isrEligible func(id int32, epoch int64) bool
 
 	wmu     sync.Mutex
 	waiters map[*Waiter]struct{}

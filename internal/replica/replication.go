@@ -16,6 +16,14 @@ package replica
 // through the controller (AlterPartition); one change is in flight at a
 // time and the image's answer clears it.
 //
+// Each follower's state carries the broker epoch of its fetches (KIP-903's
+// replica state, Fetch v15), and an expansion names it for the replica it
+// adds: the controller refuses an expansion whose follower has registered
+// again since (a new process, which may have lost unflushed data and not
+// caught up), so that only fetches of the current process can bring a
+// replica into the ISR. A fetch at another epoch than the previous one
+// starts the follower's state over.
+//
 // As follower, the partition appends what the fetcher copies from the
 // leader, as it is (offsets and epochs kept), truncates a divergent tail
 // the leader points out, and takes the leader's HW, bounded by its own LEO.
@@ -26,6 +34,7 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -57,6 +66,30 @@ type followerState struct {
 	lastFetchLeaderLEO int64
 	lastFetch          time.Time
 	lastCaughtUp       time.Time
+	// brokerEpoch is the broker epoch the follower's fetches carry
+	// (KIP-903), -1 until it fetched or when its fetches carry none; an
+	// expansion adding it names this epoch.
+	brokerEpoch int64
+	// refusedEpoch is the broker epoch at which the controller last refused
+	// to add the follower (INELIGIBLE_REPLICA), -1 if none: it is not
+	// proposed again at that epoch before refusedUntil, so that a leader
+	// whose image lags the controller's does not fill the metadata log
+	// with refused entries at every fetch. A fetch at a new epoch lifts
+	// the hold.
+	refusedEpoch int64
+	refusedUntil time.Time
+}
+
+// refusedExpansionHold is how long a follower whose expansion the
+// controller refused as ineligible is not proposed again at the same
+// broker epoch: about one long-polled fetch.
+const refusedExpansionHold = 500 * time.Millisecond
+
+// newFollowerState is a follower not heard from in this epoch; now is its
+// catch-up time (Kafka gives in-sync followers a fresh one at election, so
+// that they have replica.lag.time.max.ms to fetch from the new leader).
+func newFollowerState(now time.Time) *followerState {
+	return &followerState{leo: -1, lastFetchLeaderLEO: -1, lastCaughtUp: now, brokerEpoch: -1, refusedEpoch: -1}
 }
 
 // ISRSender sends a leader's ISR change to the controller, asynchronously;
@@ -91,10 +124,7 @@ func (p *Partition) applyState(node int32, st meta.Partition) {
 		ls := &leaderState{epochStart: p.log.LogEndOffset(), followers: map[int32]*followerState{}}
 		for _, id := range st.Replicas {
 			if id != node {
-				// Kafka gives in-sync followers a fresh catch-up time at
-				// election, so that they have replica.lag.time.max.ms to
-				// fetch from the new leader.
-				ls.followers[id] = &followerState{leo: -1, lastFetchLeaderLEO: -1, lastCaughtUp: now}
+				ls.followers[id] = newFollowerState(now)
 			}
 		}
 		p.leading = ls
@@ -104,7 +134,7 @@ func (p *Partition) applyState(node int32, st meta.Partition) {
 		p.leading.pendingISR = nil
 		for _, id := range st.Replicas {
 			if _, ok := p.leading.followers[id]; !ok && id != node {
-				p.leading.followers[id] = &followerState{leo: -1, lastFetchLeaderLEO: -1, lastCaughtUp: now}
+				p.leading.followers[id] = newFollowerState(now)
 			}
 		}
 	}
@@ -208,6 +238,11 @@ type FollowerFetch struct {
 	Offset             int64
 	LastFetchedEpoch   int32 // -1: not given
 	CurrentLeaderEpoch int32 // -1: not given
+	// BrokerEpoch is the follower's broker epoch (Fetch v15's replica
+	// state), checked against the leader's image by the caller; -1: not
+	// given (older fetch versions), and then the follower is never
+	// proposed for the ISR (Manager.isrEligible).
+	BrokerEpoch int64
 }
 
 // FollowerRead is the leader's answer to a follower.
@@ -262,6 +297,11 @@ func (p *Partition) checkFollowerFetch(f *FollowerFetch, out *FollowerRead) erro
 	if !ok {
 		return fmt.Errorf("%w: broker %d is not a replica of %s", kerr.NotLeaderForPartition, f.Replica, p.key)
 	}
+	if f.BrokerEpoch != fs.brokerEpoch {
+		// Another process of the follower (or its first fetch): what its
+		// predecessor's fetches showed says nothing of this one's log.
+		fs.brokerEpoch, fs.leo, fs.lastFetchLeaderLEO = f.BrokerEpoch, -1, -1
+	}
 	if f.LastFetchedEpoch >= 0 {
 		epoch, end := p.log.EndOffsetForEpoch(f.LastFetchedEpoch)
 		if epoch < 0 {
@@ -300,40 +340,61 @@ func maxTime(a, b time.Time) time.Time {
 
 // maybeExpandISRLocked asks for a caught-up follower to rejoin the ISR:
 // its LEO has reached the HW and the start of the leader's epoch, and it is
-// eligible (Kafka's Partition.isReplicaIsrEligible).
+// eligible at the broker epoch of its fetches (Kafka's
+// Partition.isReplicaIsrEligible, KIP-841 and KIP-903).
 func (p *Partition) maybeExpandISRLocked(id int32, fs *followerState) {
 	ls := p.leading
 	if ls.pendingISR != nil || slices.Contains(p.state.ISR, id) || p.sendISR == nil {
 		return
 	}
-	if p.isrEligible != nil && !p.isrEligible(id) {
+	if p.isrEligible != nil && !p.isrEligible(id, fs.brokerEpoch) {
+		return
+	}
+	if fs.brokerEpoch == fs.refusedEpoch && p.now().Before(fs.refusedUntil) {
 		return
 	}
 	if fs.leo < p.hw.Load() || fs.leo < ls.epochStart {
 		return
 	}
-	p.proposeISRLocked(append(slices.Clone(p.state.ISR), id))
+	p.proposeISRLocked(append(slices.Clone(p.state.ISR), id), []meta.BrokerRef{{ID: id, Epoch: fs.brokerEpoch}})
 }
 
-// proposeISRLocked records an ISR change in flight and sends it.
-func (p *Partition) proposeISRLocked(isr []int32) {
+// proposeISRLocked records an ISR change in flight and sends it; added
+// names the broker epoch of each replica it adds (KIP-903).
+func (p *Partition) proposeISRLocked(isr []int32, added []meta.BrokerRef) {
 	ls := p.leading
 	ls.pendingISR, ls.pendingFrom = isr, p.state.PartitionEpoch
 	change := meta.AlterPartition{
 		Topic: p.key.Topic, Partition: p.key.Partition, Leader: p.node,
-		LeaderEpoch: p.state.LeaderEpoch, PartitionEpoch: p.state.PartitionEpoch, ISR: isr,
+		LeaderEpoch: p.state.LeaderEpoch, PartitionEpoch: p.state.PartitionEpoch, ISR: isr, Added: added,
 	}
 	go p.sendISR(p, change)
 }
 
-// ISRChangeFailed clears the ISR change asked against partitionEpoch
-// after the controller refused it or could not be reached; the next
-// fetch or lag check tries again.
-func (p *Partition) ISRChangeFailed(partitionEpoch int32) {
+// ISRChangeFailed clears the ISR change in flight after the controller
+// refused it (err) or could not be reached; the next fetch or lag check
+// tries again. An expansion refused as ineligible (INELIGIBLE_REPLICA: the
+// follower's broker is fenced, shutting down or registered again at
+// another epoch, as this node's image may not show yet) is not asked
+// again at the same broker epoch for refusedExpansionHold.
+func (p *Partition) ISRChangeFailed(change meta.AlterPartition, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.leading != nil && p.leading.pendingISR != nil && p.leading.pendingFrom == partitionEpoch {
-		p.leading.pendingISR = nil
+	ls := p.leading
+	if ls == nil {
+		return
+	}
+	if ls.pendingISR != nil && ls.pendingFrom == change.PartitionEpoch {
+		ls.pendingISR = nil
+	}
+	if !errors.Is(err, kerr.IneligibleReplica) {
+		return
+	}
+	until := p.now().Add(refusedExpansionHold)
+	for _, r := range change.Added {
+		if fs := ls.followers[r.ID]; fs != nil && fs.brokerEpoch == r.Epoch {
+			fs.refusedEpoch, fs.refusedUntil = r.Epoch, until
+		}
 	}
 }
 
@@ -356,7 +417,7 @@ func (p *Partition) shrinkISR(lag time.Duration) {
 		isr = append(isr, id)
 	}
 	if len(isr) < len(p.state.ISR) {
-		p.proposeISRLocked(isr)
+		p.proposeISRLocked(isr, nil)
 	}
 }
 

@@ -96,8 +96,16 @@ func replicaSet(t *testing.T, minISR string) (leader, f2, f3 *Partition, sink *i
 // replicate copies from leader to follower as the fetcher does, once.
 func replicate(t *testing.T, leader, follower *Partition, id int32) FollowerRead {
 	t.Helper()
+	return replicateAt(t, leader, follower, id, 0)
+}
+
+// replicateAt is replicate by a follower whose fetches carry broker epoch
+// epoch.
+func replicateAt(t *testing.T, leader, follower *Partition, id int32, epoch int64) FollowerRead {
+	t.Helper()
 	off, last := follower.fetchPosition()
-	r, err := leader.ReadForFollower(FollowerFetch{Replica: id, Offset: off, LastFetchedEpoch: last, CurrentLeaderEpoch: leader.LeaderEpoch()}, 1<<20)
+	r, err := leader.ReadForFollower(FollowerFetch{Replica: id, BrokerEpoch: epoch, Offset: off, LastFetchedEpoch: last,
+		CurrentLeaderEpoch: leader.LeaderEpoch()}, 1<<20)
 	if err != nil {
 		t.Fatalf("fetch by %d: %v", id, err)
 	}
@@ -293,7 +301,7 @@ func TestISRShrinksAndExpands(t *testing.T) {
 		t.Fatalf("expansion sent %+v", c)
 	}
 	// Refused: cleared, and asked again at the next fetch.
-	leader.ISRChangeFailed(1)
+	leader.ISRChangeFailed(c, kerr.InvalidUpdateVersion)
 	replicate(t, leader, f3, 3)
 	if c := sink.nth(t, 3); !slices.Equal(c.ISR, []int32{1, 2, 3}) {
 		t.Fatalf("expansion asked again as %+v", c)
@@ -309,7 +317,7 @@ func TestISRExpansionWaitsForEligibleFollower(t *testing.T) {
 	leader, f2, f3, sink, _ := replicaSet(t, "")
 	leader.applyState(1, meta.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1})
 	fenced := true
-	leader.isrEligible = func(id int32) bool { return id != 3 || !fenced }
+	leader.isrEligible = func(id int32, _ int64) bool { return id != 3 || !fenced }
 	mustAppend(t, leader, batch(-1, 0, 0, 3, false))
 	for range 3 {
 		replicate(t, leader, f2, 2)
@@ -337,5 +345,75 @@ func TestResetOutOfRange(t *testing.T) {
 	}
 	if err := f2.ResetOutOfRange(10, 20); err != nil || f2.LogEndOffset() != 10 || f2.LogStartOffset() != 10 {
 		t.Fatalf("behind the leader's start: start %d LEO %d, %v", f2.LogStartOffset(), f2.LogEndOffset(), err)
+	}
+}
+
+// KIP-903: the leader records the broker epoch of each follower's fetches
+// and names it for the replica an expansion adds. An expansion computed
+// from the fetches of a follower's previous process (before it crashed and
+// registered again) is refused by the controller; the leader then neither
+// asks again at every fetch at that epoch nor credits the new process with
+// its predecessor's progress, and asks for the new process, at its epoch,
+// once that one has caught up.
+func TestISRExpansionCarriesFollowerEpoch(t *testing.T) {
+	leader, f2, f3, sink, clock := replicaSet(t, "")
+	leader.applyState(1, meta.Partition{Replicas: []int32{1, 2, 3}, ISR: []int32{1, 2}, Leader: 1, LeaderEpoch: 1, PartitionEpoch: 1})
+	registered := map[int32]int64{2: 20, 3: 30} // the leader's image
+	leader.isrEligible = func(id int32, epoch int64) bool { return registered[id] == epoch }
+	mustAppend(t, leader, batch(-1, 0, 0, 3, false))
+	replicateAt(t, leader, f2, 2, 20)
+	replicateAt(t, leader, f3, 3, 30)
+	replicateAt(t, leader, f2, 2, 20)
+	replicateAt(t, leader, f3, 3, 30) // caught up: LEO 3 = HW
+	c := sink.nth(t, 1)
+	if !slices.Equal(c.ISR, []int32{1, 2, 3}) || !slices.Equal(c.Added, []meta.BrokerRef{{ID: 3, Epoch: 30}}) {
+		t.Fatalf("expansion sent %+v, want broker 3 added at epoch 30", c)
+	}
+
+	// Broker 3 crashed and registered again at epoch 40 before the change
+	// applied: the controller refuses it. This leader's image still shows
+	// epoch 30, and fetches of the old process (still in flight) are not
+	// proposed again at once.
+	leader.ISRChangeFailed(c, kerr.IneligibleReplica)
+	for range 3 {
+		replicateAt(t, leader, f3, 3, 30)
+	}
+	if n := sink.count(); n != 1 {
+		t.Fatalf("%d changes: asked again at the refused epoch: %+v", n, sink.changes)
+	}
+
+	// The new process lost its unflushed tail; its fetches carry epoch 40.
+	if err := f3.log.TruncateTo(0); err != nil {
+		t.Fatal(err)
+	}
+	replicateAt(t, leader, f3, 3, 40) // image not updated yet: ineligible
+	if n := sink.count(); n != 1 {
+		t.Fatalf("proposed at epoch 40 before the image shows it: %+v", sink.changes)
+	}
+	registered[3] = 40
+	if err := f3.log.TruncateTo(0); err != nil {
+		t.Fatal(err)
+	}
+	replicateAt(t, leader, f3, 3, 40) // fetches at 0
+	if n := sink.count(); n != 1 {
+		t.Fatalf("new process proposed before it caught up: %+v", sink.changes)
+	}
+	replicateAt(t, leader, f3, 3, 40) // now at 3
+	c = sink.nth(t, 2)
+	if !slices.Equal(c.ISR, []int32{1, 2, 3}) || !slices.Equal(c.Added, []meta.BrokerRef{{ID: 3, Epoch: 40}}) {
+		t.Fatalf("expansion sent %+v, want broker 3 added at epoch 40", c)
+	}
+
+	// A refusal at the current epoch (the broker was fenced a moment ago,
+	// say) holds for a while, then the leader asks again.
+	leader.ISRChangeFailed(c, kerr.IneligibleReplica)
+	replicateAt(t, leader, f3, 3, 40)
+	if n := sink.count(); n != 2 {
+		t.Fatalf("asked again within the hold: %+v", sink.changes)
+	}
+	clock.add(refusedExpansionHold)
+	replicateAt(t, leader, f3, 3, 40)
+	if c := sink.nth(t, 3); !slices.Equal(c.Added, []meta.BrokerRef{{ID: 3, Epoch: 40}}) {
+		t.Fatalf("after the hold: %+v", c)
 	}
 }

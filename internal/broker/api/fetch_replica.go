@@ -5,6 +5,9 @@ package api
 // topics by id (v13+) in any tenant, since it copies partitions, not a
 // tenant's view; it must be a registered broker, at the broker epoch it
 // sends (STALE_BROKER_EPOCH otherwise), and a replica of each partition.
+// The leader records that epoch with the follower's fetch state, and an
+// ISR expansion names it (KIP-903): a follower fetching without one
+// (before v15) is replicated to but never proposed for the ISR.
 // No fetch sessions; long polls wake on appends. Each partition reports
 // the leader's HW, and DivergingEpoch when the follower's last fetched
 // epoch shows a divergent tail (replica.Partition.ReadForFollower).
@@ -25,6 +28,13 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
+
+// fetchingReplica is the follower a replica fetch comes from: its broker
+// id and broker epoch (-1 before v15).
+type fetchingReplica struct {
+	id    int32
+	epoch int64
+}
 
 // replicaRead is one partition of a replica fetch.
 type replicaRead struct {
@@ -57,9 +67,10 @@ func (h *Handlers) replicaFetch(ctx context.Context, r *wire.Request, req *kmsg.
 			reads = append(reads, replicaRead{topic: rt.TopicID, name: rt.Topic, partition: rp.Partition})
 		}
 	}
-	h.readReplica(im, tenantOf(r), r.Version, req, id, reads)
+	from := fetchingReplica{id: id, epoch: epoch}
+	h.readReplica(im, tenantOf(r), r.Version, req, from, reads)
 	if replicaBytes(reads) < int(req.MinBytes) && req.MaxWaitMillis > 0 {
-		h.waitReplica(ctx, im, tenantOf(r), r.Version, req, id, reads)
+		h.waitReplica(ctx, im, tenantOf(r), r.Version, req, from, reads)
 	}
 	h.metrics.replicaBytes.Add(float64(replicaBytes(reads)))
 	for i := range reads {
@@ -97,20 +108,20 @@ func replicaPartition(rd *replicaRead) kmsg.FetchResponseTopicPartition {
 
 // readReplica reads every partition of a replica fetch within the
 // response's byte budget.
-func (h *Handlers) readReplica(im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, replicaID int32, reads []replicaRead) {
+func (h *Handlers) readReplica(im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, from fetchingReplica, reads []replicaRead) {
 	remaining := max(int(req.MaxBytes), 1)
 	i := 0
 	for _, rt := range req.Topics {
 		for _, rp := range rt.Partitions {
 			rd := &reads[i]
 			i++
-			rd.p, rd.err = h.replicaPartitionFor(im, tenant, version, rt.Topic, rt.TopicID, rp.Partition, replicaID)
+			rd.p, rd.err = h.replicaPartitionFor(im, tenant, version, rt.Topic, rt.TopicID, rp.Partition, from.id)
 			if rd.err != nil {
 				continue
 			}
 			limit := min(int(rp.PartitionMaxBytes), remaining)
 			rd.f, rd.err = rd.p.ReadForFollower(replica.FollowerFetch{
-				Replica: replicaID, Offset: rp.FetchOffset,
+				Replica: from.id, BrokerEpoch: from.epoch, Offset: rp.FetchOffset,
 				LastFetchedEpoch: lastFetchedEpoch(version, rp.LastFetchedEpoch), CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
 			}, max(limit, 1))
 			remaining -= len(rd.f.Records)
@@ -160,7 +171,7 @@ func replicaBytes(reads []replicaRead) int {
 
 // waitReplica long-polls a replica fetch: it reads again on every append
 // to one of its partitions until MinBytes, MaxWaitMillis or shutdown.
-func (h *Handlers) waitReplica(ctx context.Context, im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, replicaID int32, reads []replicaRead) {
+func (h *Handlers) waitReplica(ctx context.Context, im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, from fetchingReplica, reads []replicaRead) {
 	w := replica.NewWaiter()
 	var watched []*replica.Partition
 	for _, rd := range reads {
@@ -177,11 +188,11 @@ func (h *Handlers) waitReplica(ctx context.Context, im *meta.Image, tenant meta.
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	// An append between the first read and the watch: read again now.
-	h.readReplica(im, tenant, version, req, replicaID, reads)
+	h.readReplica(im, tenant, version, req, from, reads)
 	for replicaBytes(reads) < int(req.MinBytes) {
 		select {
 		case <-w.C:
-			h.readReplica(h.cfg.Meta.Image(), tenant, version, req, replicaID, reads)
+			h.readReplica(h.cfg.Meta.Image(), tenant, version, req, from, reads)
 		case <-timer.C:
 			return
 		case <-ctx.Done():

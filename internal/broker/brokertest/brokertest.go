@@ -17,17 +17,7 @@ import (
 // initial rebalance delay tests get by default).
 func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.Logger = Logger()
-	// Kafka waits 3 s before a new group's first rebalance; tests need no
-	// such wait for members that start together.
-	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
-	for _, m := range mutate {
-		m(&cfg)
-	}
+	cfg := baseConfig(t, mutate)
 	if n := clusterSize(); n > 1 {
 		return startCluster(t, cfg, n)
 	}
@@ -41,6 +31,23 @@ func Start(t testing.TB, mutate ...func(*broker.Config)) *broker.Broker {
 		}
 	})
 	return b
+}
+
+// baseConfig is a node's config on loopback ports and a temporary data
+// directory, changed by mutate.
+func baseConfig(t testing.TB, mutate []func(*broker.Config)) broker.Config {
+	cfg := broker.DefaultConfig()
+	cfg.DataDir = t.TempDir()
+	cfg.Listen = "127.0.0.1:0"
+	cfg.HTTP = "127.0.0.1:0"
+	cfg.Logger = Logger()
+	// Kafka waits 3 s before a new group's first rebalance; tests need no
+	// such wait for members that start together.
+	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	return cfg
 }
 
 // Logger logs warnings and errors to stderr, or everything when

@@ -50,12 +50,7 @@ type Cluster struct {
 // at cfg.NodeID. Every node closes when the test ends.
 func StartCluster(t testing.TB, n int, mutate ...func(*broker.Config)) *Cluster {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.Logger = Logger()
-	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
-	return startNodes(t, cfg, n, mutate)
+	return startNodes(t, baseConfig(t, nil), n, mutate)
 }
 
 func startNodes(t testing.TB, cfg broker.Config, n int, mutate []func(*broker.Config)) *Cluster {
@@ -125,6 +120,24 @@ func (cl *Cluster) Close(id int32) error {
 		return nil
 	}
 	return b.Close()
+}
+
+// Restart closes node id (a controlled shutdown) and starts a new process
+// of it on the same data directory and controller and inter-broker
+// addresses; it registers again, at a new broker epoch. Its Kafka and HTTP
+// ports change.
+func (cl *Cluster) Restart(id int32) {
+	cl.t.Helper()
+	if err := cl.Close(id); err != nil {
+		cl.t.Fatalf("close node %d: %v", id, err)
+	}
+	b, err := broker.Start(cl.Configs[id-1])
+	if err != nil {
+		cl.t.Fatalf("restart node %d: %v", id, err)
+	}
+	cl.mu.Lock()
+	cl.Nodes[id-1] = b
+	cl.mu.Unlock()
 }
 
 // JoinConfig is the config of a broker-only node id that would join the

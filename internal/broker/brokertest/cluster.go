@@ -1,12 +1,15 @@
 package brokertest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-db/strata/internal/broker"
 	"github.com/strata-db/strata/internal/meta"
@@ -23,8 +26,62 @@ func clusterSize() int {
 	return n
 }
 
+// ClusterSize is the number of nodes Start runs: 1, or STRATA_TEST_CLUSTER.
+// Their ids are 1 to ClusterSize, and the node Start returns is node 1.
+func ClusterSize() int { return max(1, clusterSize()) }
+
+// running holds the nodes of every cluster Start runs until it closes,
+// for Nodes and SyncMetadata.
+var running struct {
+	mu       sync.Mutex
+	clusters [][]*broker.Broker
+}
+
+// Nodes returns every node of the cluster whose node 1 is b (b first), or
+// just b if it runs alone.
+func Nodes(b *broker.Broker) []*broker.Broker {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	for _, c := range running.clusters {
+		if c[0] == b {
+			return slices.Clone(c)
+		}
+	}
+	return []*broker.Broker{b}
+}
+
+// SyncMetadata waits until every node of every cluster Start runs has
+// applied the metadata log as far as the node furthest along, and brought
+// its partitions in line. A metadata change (a topic, an ACL, a config, a
+// key) is acknowledged once the node that handled it has applied it; the
+// others apply it moments later, so a test that changes metadata through
+// one node and goes on at another (as Kafka clients do, picking any
+// broker) waits here first, as Kafka's own tests wait for metadata to
+// propagate. A single node needs no wait.
+func SyncMetadata(t testing.TB) {
+	t.Helper()
+	running.mu.Lock()
+	clusters := slices.Clone(running.clusters)
+	running.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, nodes := range clusters {
+		var index uint64
+		for _, b := range nodes {
+			index = max(index, b.MetadataIndex())
+		}
+		for _, b := range nodes {
+			if err := b.WaitMetadata(ctx, index); err != nil {
+				t.Fatalf("sync metadata: %v", err)
+			}
+		}
+	}
+}
+
 // startCluster starts n nodes configured by cfg (ports and directories are
-// per node) and returns the first; all close when the test ends.
+// per node; node 1 keeps cfg's data directory, which a mutate function of
+// Start may have noted) and returns the first; all close when the test
+// ends.
 func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	t.Helper()
 	var voters []meta.Voter
@@ -38,7 +95,10 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	var wg sync.WaitGroup
 	for i := range n {
 		c := cfg
-		c.NodeID, c.DataDir = int32(i+1), t.TempDir()
+		c.NodeID = int32(i + 1)
+		if i > 0 {
+			c.DataDir = t.TempDir()
+		}
 		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], freeAddr(t)
 		c.Roles = broker.Roles{Broker: true, Controller: true}
 		c.Zone = string(rune('a' + i%26))
@@ -54,20 +114,37 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 		}()
 	}
 	wg.Wait()
+	// The nodes close together: one after the other, the last would find
+	// no controller quorum for its controlled shutdown and wait out
+	// ShutdownTimeout (5 s per test). Together, each asks while the
+	// quorum still stands.
 	t.Cleanup(func() {
+		running.mu.Lock()
+		running.clusters = slices.DeleteFunc(running.clusters, func(c []*broker.Broker) bool { return c[0] == nodes[0] })
+		running.mu.Unlock()
+		var wg sync.WaitGroup
 		for i, b := range nodes {
-			if b != nil {
+			if b == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
 				if err := b.Close(); err != nil {
 					t.Errorf("close node %d: %v", i+1, err)
 				}
-			}
+			}()
 		}
+		wg.Wait()
 	})
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("start node %d of %d: %v", i+1, n, err)
 		}
 	}
+	running.mu.Lock()
+	running.clusters = append(running.clusters, nodes)
+	running.mu.Unlock()
 	return nodes[0]
 }
 

@@ -30,8 +30,8 @@ func clusterSize() int {
 // Their ids are 1 to ClusterSize, and the node Start returns is node 1.
 func ClusterSize() int { return max(1, clusterSize()) }
 
-// running holds the nodes of every cluster Start runs until it closes,
-// for Nodes and SyncMetadata.
+// running holds the nodes of every cluster Start or StartNode runs until
+// it closes, node 1 first, for Nodes and SyncMetadata.
 var running struct {
 	mu       sync.Mutex
 	clusters [][]*broker.Broker
@@ -50,6 +50,17 @@ func Nodes(b *broker.Broker) []*broker.Broker {
 	return []*broker.Broker{b}
 }
 
+// setNode1 records that a cluster's node 1 is now b (after a restart).
+func setNode1(was, b *broker.Broker) {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	for _, c := range running.clusters {
+		if c[0] == was {
+			c[0] = b
+		}
+	}
+}
+
 // SyncMetadata waits until every node of every cluster Start runs has
 // applied the metadata log as far as the node furthest along, and brought
 // its partitions in line. A metadata change (a topic, an ACL, a config, a
@@ -61,11 +72,15 @@ func Nodes(b *broker.Broker) []*broker.Broker {
 func SyncMetadata(t testing.TB) {
 	t.Helper()
 	running.mu.Lock()
-	clusters := slices.Clone(running.clusters)
+	var clusters [][]*broker.Broker
+	for _, c := range running.clusters {
+		clusters = append(clusters, slices.Clone(c))
+	}
 	running.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, nodes := range clusters {
+		nodes = slices.DeleteFunc(nodes, func(b *broker.Broker) bool { return b == nil }) // node 1 restarting
 		var index uint64
 		for _, b := range nodes {
 			index = max(index, b.MetadataIndex())
@@ -78,11 +93,17 @@ func SyncMetadata(t testing.TB) {
 	}
 }
 
-// startCluster starts n nodes configured by cfg (ports and directories are
-// per node; node 1 keeps cfg's data directory, which a mutate function of
-// Start may have noted) and returns the first; all close when the test
-// ends.
+// startCluster starts n nodes configured by cfg (clusterConfigs) and
+// returns the first; all close when the test ends.
 func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
+	t.Helper()
+	return startNodes(t, clusterConfigs(t, cfg, n))[0]
+}
+
+// clusterConfigs derives the configs of n nodes from cfg: ports and
+// directories are per node, but node 1 keeps cfg's data directory, which
+// a mutate function of Start may have noted.
+func clusterConfigs(t testing.TB, cfg broker.Config, n int) []broker.Config {
 	t.Helper()
 	var voters []meta.Voter
 	ctrl := make([]string, n)
@@ -90,9 +111,7 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 		ctrl[i] = freeAddr(t)
 		voters = append(voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
 	}
-	nodes := make([]*broker.Broker, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
+	cfgs := make([]broker.Config, n)
 	for i := range n {
 		c := cfg
 		c.NodeID = int32(i + 1)
@@ -107,6 +126,20 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 		for k, v := range cfg.Static {
 			c.Static[k] = v
 		}
+		cfgs[i] = c
+	}
+	return cfgs
+}
+
+// startNodes starts a cluster's nodes together and registers them as
+// running; when the test ends they close, node 1 as running then holds
+// it (StartNode may have restarted it).
+func startNodes(t testing.TB, cfgs []broker.Config) []*broker.Broker {
+	t.Helper()
+	nodes := make([]*broker.Broker, len(cfgs))
+	errs := make([]error, len(cfgs))
+	var wg sync.WaitGroup
+	for i, c := range cfgs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -120,7 +153,7 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	// quorum still stands.
 	t.Cleanup(func() {
 		running.mu.Lock()
-		running.clusters = slices.DeleteFunc(running.clusters, func(c []*broker.Broker) bool { return c[0] == nodes[0] })
+		running.clusters = slices.DeleteFunc(running.clusters, func(c []*broker.Broker) bool { return &c[0] == &nodes[0] })
 		running.mu.Unlock()
 		var wg sync.WaitGroup
 		for i, b := range nodes {
@@ -139,13 +172,13 @@ func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	})
 	for i, err := range errs {
 		if err != nil {
-			t.Fatalf("start node %d of %d: %v", i+1, n, err)
+			t.Fatalf("start node %d of %d: %v", i+1, len(cfgs), err)
 		}
 	}
 	running.mu.Lock()
 	running.clusters = append(running.clusters, nodes)
 	running.mu.Unlock()
-	return nodes[0]
+	return nodes
 }
 
 func freeAddr(t testing.TB) string {

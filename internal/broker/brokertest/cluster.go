@@ -3,6 +3,7 @@ package brokertest
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -118,7 +119,10 @@ func clusterConfigs(t testing.TB, cfg broker.Config, n int) []broker.Config {
 		if i > 0 {
 			c.DataDir = t.TempDir()
 		}
-		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], freeAddr(t)
+		// The inter-broker listener binds any free port and registers
+		// it: a port picked here could be taken, by the other nodes'
+		// outgoing connections, before the node binds it.
+		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], "127.0.0.1:0"
 		c.Roles = broker.Roles{Broker: true, Controller: true}
 		c.Zone = string(rune('a' + i%26))
 		c.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",
@@ -181,12 +185,40 @@ func startNodes(t testing.TB, cfgs []broker.Config) []*broker.Broker {
 	return nodes
 }
 
+// freeAddr returns a loopback address whose port is free now, for a
+// listener that must be named before it binds (a voter of the controller
+// quorum, whose address every node is given). It prefers a port below the
+// kernel's ephemeral range: no outgoing connection, of these nodes or of
+// other processes, can take one of those before the node binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	if lo := ephemeralPortsFrom(); lo > 10_000 {
+		for range 50 {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10_000+rand.IntN(lo-10_000)))
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				ln.Close()
+				return addr
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(fmt.Errorf("free port: %w", err))
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// ephemeralPortsFrom is the first port of Linux's ephemeral range, or 0
+// if unknown.
+func ephemeralPortsFrom() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0
+	}
+	return lo
 }

@@ -607,6 +607,30 @@ func (b *Broker) HTTPAddr() string { return b.httpAddr.String() }
 // Ready reports whether the node serves Kafka requests.
 func (b *Broker) Ready() bool { return b.ready.Load() }
 
+// MetadataIndex is the index of the last metadata log entry this node has
+// applied.
+func (b *Broker) MetadataIndex() uint64 { return b.meta.Image().Index }
+
+// WaitMetadata blocks until this node has applied the metadata log up to
+// index and brought its partitions in line with it, or ctx ends. A change
+// is acknowledged once the node that handled it has applied it; the
+// others follow shortly after, and tests of a cluster wait here for that.
+func (b *Broker) WaitMetadata(ctx context.Context, index uint64) error {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for b.meta.Image().Index < index {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("broker: node %d at metadata index %d, waiting for %d: %w", b.cfg.NodeID, b.meta.Image().Index, index, ctx.Err())
+		case <-t.C:
+		}
+	}
+	if b.replicas != nil {
+		b.replicas.WaitReconciled(ctx, index)
+	}
+	return ctx.Err()
+}
+
 // Close shuts down: stop reading requests, answer those in flight, then
 // flush and close every log and the metadata store.
 func (b *Broker) Close() error {

@@ -475,3 +475,37 @@ func TestNodeOfAnotherClusterRefused(t *testing.T) {
 		t.Fatalf("voter with a foreign cluster id opened: %v", err)
 	}
 }
+
+// TestControllerRequestsDuringOpen: a voter answers controller requests
+// from the moment its listener serves, as peers starting at the same
+// time send them at once. Under -race this caught the controller being
+// set only after the listener had started serving.
+func TestControllerRequestsDuringOpen(t *testing.T) {
+	q := &testQuorum{t: t, dirs: map[int32]string{}, listen: map[int32]string{}, stores: map[int32]*Store{}, session: 2 * time.Second}
+	for id := int32(1); id <= 2; id++ { // node 2 never starts: no quorum, no active controller
+		q.listen[id], q.dirs[id] = freeAddr(t), t.TempDir()
+		q.voters = append(q.voters, Voter{ID: id, Addr: q.listen[id]})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	answered := make(chan *rpcResponse, 1)
+	go func() {
+		for ctx.Err() == nil {
+			if resp, _, err := call(ctx, q.listen[1], &rpcRequest{Kind: rpcInfo}); err == nil {
+				answered <- resp
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	s := q.open(1)
+	defer s.Close()
+	select {
+	case resp := <-answered:
+		if !resp.NotController {
+			t.Fatalf("a voter without quorum answered as controller: %+v", resp)
+		}
+	case <-ctx.Done():
+		t.Fatal("no answer from the opening voter")
+	}
+}

@@ -159,11 +159,15 @@ func Open(cfg Config) (*Store, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
+	if cfg.isVoter() {
+		// Before the listener serves: its RPCs read s.ctrl, and peers
+		// starting at the same time send them at once.
+		s.ctrl = newController(s)
+	}
 	if s.mux != nil {
 		s.mux.serve()
 	}
-	if cfg.isVoter() {
-		s.ctrl = newController(s)
+	if s.ctrl != nil {
 		s.wg.Add(1)
 		go func() { defer s.wg.Done(); s.ctrl.run(ctx) }()
 	}

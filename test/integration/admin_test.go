@@ -28,10 +28,13 @@ func TestAdminTopics(t *testing.T) {
 		t.Fatal("validate-only created the topic")
 	}
 
-	created, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": kadm.StringPtr("3600000"), "cleanup.policy": kadm.StringPtr("delete")}, "orders")
+	// The broker's default replication factor: on a test cluster,
+	// min.insync.replicas 2 refuses acks=all writes to one replica.
+	created, err := adm.CreateTopic(ctx, 3, -1, map[string]*string{"retention.ms": kadm.StringPtr("3600000"), "cleanup.policy": kadm.StringPtr("delete")}, "orders")
 	if err != nil || created.Err != nil {
 		t.Fatal(err, created.Err)
 	}
+	brokertest.SyncMetadata(t)
 	if created.ID == [16]byte{} {
 		t.Fatal("no topic id")
 	}
@@ -46,7 +49,7 @@ func TestAdminTopics(t *testing.T) {
 		{"orders", 1, 1, nil, kerr.TopicAlreadyExists},
 		{"bad/name", 1, 1, nil, kerr.InvalidTopicException},
 		{"zero", 0, 1, nil, kerr.InvalidPartitions},
-		{"rf", 1, 3, nil, kerr.InvalidReplicationFactor},
+		{"rf", 1, int16(brokertest.ClusterSize()) + 1, nil, kerr.InvalidReplicationFactor},
 		{"cfg", 1, 1, map[string]*string{"retention.ms": kadm.StringPtr("soon")}, kerr.InvalidConfig},
 		{"cfg2", 1, 1, map[string]*string{"no.such.config": kadm.StringPtr("1")}, kerr.InvalidConfig},
 	}
@@ -61,6 +64,7 @@ func TestAdminTopics(t *testing.T) {
 	if _, err := adm.UpdatePartitions(ctx, 6, "orders"); err != nil {
 		t.Fatal(err)
 	}
+	brokertest.SyncMetadata(t)
 	details, err := adm.ListTopics(ctx, "orders")
 	if err != nil || len(details["orders"].Partitions) != 6 {
 		t.Fatalf("after increase: %v %v", err, details)
@@ -77,13 +81,15 @@ func TestAdminTopics(t *testing.T) {
 	if dr, err := adm.DeleteTopics(ctx, "orders"); err != nil || dr["orders"].Err != nil {
 		t.Fatalf("delete: %v %v", err, dr)
 	}
+	brokertest.SyncMetadata(t)
 	if topics, _ := adm.ListTopics(ctx); topics.Has("orders") {
 		t.Fatal("topic still listed after delete")
 	}
-	again, err := adm.CreateTopic(ctx, 1, 1, nil, "orders")
+	again, err := adm.CreateTopic(ctx, 1, -1, nil, "orders")
 	if err != nil || again.Err != nil || again.ID == created.ID {
 		t.Fatalf("re-create: %v %v, same id %v", err, again.Err, again.ID == created.ID)
 	}
+	brokertest.SyncMetadata(t)
 	ends, err := adm.ListEndOffsets(ctx, "orders")
 	if err != nil {
 		t.Fatal(err)
@@ -136,6 +142,7 @@ func TestAdminConfigs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	brokertest.SyncMetadata(t)
 	if c := find("segment.ms"); c.MaybeValue() != "60000" {
 		t.Fatalf("segment.ms after alter: %q", c.MaybeValue())
 	}
@@ -151,6 +158,7 @@ func TestAdminConfigs(t *testing.T) {
 	if _, err := adm.AlterBrokerConfigs(ctx, []kadm.AlterConfig{{Op: kadm.SetConfig, Name: "log.retention.ms", Value: kadm.StringPtr("7200000")}}); err != nil {
 		t.Fatal(err)
 	}
+	brokertest.SyncMetadata(t)
 	c := find("retention.ms")
 	if c.MaybeValue() != "7200000" || c.Source != 3 {
 		t.Fatalf("retention.ms from cluster default: %q source %v", c.MaybeValue(), c.Source)
@@ -242,12 +250,17 @@ func TestAdminCluster(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// The controller a broker names is itself (clients send their admin
+	// requests there; it forwards them to the quorum).
+	n := brokertest.ClusterSize()
 	md, err := adm.BrokerMetadata(ctx)
-	if err != nil || len(md.Brokers) != 1 || md.Cluster == "" || md.Controller != 1 {
+	if err != nil || len(md.Brokers) != n || md.Cluster == "" || md.Controller < 1 || int(md.Controller) > n {
 		t.Fatalf("metadata: %v %+v", err, md)
 	}
-	if md.Brokers[0].Host != "127.0.0.1" {
-		t.Fatalf("advertised host %q", md.Brokers[0].Host)
+	for i, br := range md.Brokers {
+		if br.NodeID != int32(i+1) || br.Host != "127.0.0.1" {
+			t.Fatalf("broker %d: node %d, advertised host %q", i, br.NodeID, br.Host)
+		}
 	}
 	dirs, err := adm.DescribeAllLogDirs(ctx, nil)
 	if err != nil {

@@ -147,7 +147,7 @@ func producerBatch(pid int64, epoch int16, seq int32, n int, txn bool) []byte {
 func TestIdempotentProduceErrors(t *testing.T) {
 	r := newRaw(t)
 	const topic = "idempotent-raw"
-	brokertest.CreateTopic(t, r.adm, topic, 1, nil)
+	r.createTopic(topic, 1, nil)
 	const pid = 4242
 	steps := []struct {
 		name     string
@@ -177,7 +177,7 @@ func TestIdempotentProduceErrors(t *testing.T) {
 	}
 	// A new partition takes an unknown producer only from sequence 0
 	// (KAFKA-15591).
-	brokertest.CreateTopic(t, r.adm, "idempotent-fresh", 1, nil)
+	r.createTopic("idempotent-fresh", 1, nil)
 	if p := r.produce("idempotent-fresh", 0, producerBatch(pid, 0, 3, 1, false)); p.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("mid-sequence first write to a new partition: error %d", p.ErrorCode)
 	}

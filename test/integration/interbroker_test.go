@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/strata-db/strata/internal/broker/api"
-	"github.com/strata-db/strata/internal/broker/brokertest"
 	"github.com/strata-db/strata/internal/coord"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record/recordtest"
@@ -20,12 +19,15 @@ import (
 func TestInterBrokerTxnRequests(t *testing.T) {
 	const topic = "ib"
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, topic, 2, nil)
+	r.createTopic(topic, 2, nil)
+	// The transaction's requests go to its coordinator; the verification
+	// too, as a partition leader sends it there.
+	tc := r.coordinator(1, "ib-tx")
 
 	ireq := kmsg.NewPtrInitProducerIDRequest()
 	ireq.TransactionalID = kmsg.StringPtr("ib-tx")
 	ireq.TransactionTimeoutMillis = 60_000
-	ip := r.requestAt(ireq, 4).(*kmsg.InitProducerIDResponse)
+	ip := tc.requestAt(ireq, 4).(*kmsg.InitProducerIDResponse)
 	if ip.ErrorCode != 0 {
 		t.Fatalf("init: %+v", ip)
 	}
@@ -35,12 +37,12 @@ func TestInterBrokerTxnRequests(t *testing.T) {
 	at := kmsg.NewAddPartitionsToTxnRequestTopic()
 	at.Topic, at.Partitions = topic, []int32{0}
 	add.Topics = append(add.Topics, at)
-	if code := r.requestAt(add, 3).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
+	if code := tc.requestAt(add, 3).(*kmsg.AddPartitionsToTxnResponse).Topics[0].Partitions[0].ErrorCode; code != 0 {
 		t.Fatalf("add: %d", code)
 	}
 	aot := kmsg.NewPtrAddOffsetsToTxnRequest()
 	aot.TransactionalID, aot.ProducerID, aot.ProducerEpoch, aot.Group = "ib-tx", pid, epoch, "ib-group"
-	if code := r.requestAt(aot, 3).(*kmsg.AddOffsetsToTxnResponse).ErrorCode; code != 0 {
+	if code := tc.requestAt(aot, 3).(*kmsg.AddOffsetsToTxnResponse).ErrorCode; code != 0 {
 		t.Fatalf("add offsets: %d", code)
 	}
 	pr := kmsg.NewPtrProduceRequest()
@@ -73,7 +75,7 @@ func TestInterBrokerTxnRequests(t *testing.T) {
 		}
 		req.Transactions = append(req.Transactions, tx)
 		out := map[string]map[int32]int16{}
-		for _, rt := range r.requestAt(req, 5).(*kmsg.AddPartitionsToTxnResponse).Transactions[0].Topics {
+		for _, rt := range tc.requestAt(req, 5).(*kmsg.AddPartitionsToTxnResponse).Transactions[0].Topics {
 			out[rt.Topic] = map[int32]int16{}
 			for _, rp := range rt.Partitions {
 				out[rt.Topic][rp.Partition] = rp.ErrorCode
@@ -91,7 +93,13 @@ func TestInterBrokerTxnRequests(t *testing.T) {
 		t.Fatalf("verification in another tenant: %v", got)
 	}
 
+	// Markers go to the partition's leader: node 1 for the topic, the
+	// group's coordinator for its offsets partition.
 	markers := func(tenant meta.TenantID, topic string, partition int32, coordinatorEpoch int32) int16 {
+		leader := r
+		if topic == coord.OffsetsTopic && partition == offsets {
+			leader = r.coordinator(0, "ib-group")
+		}
 		req := kmsg.NewPtrWriteTxnMarkersRequest()
 		m := kmsg.NewWriteTxnMarkersRequestMarker()
 		m.ProducerID, m.ProducerEpoch, m.Committed, m.CoordinatorEpoch = pid, epoch, true, coordinatorEpoch
@@ -100,7 +108,7 @@ func TestInterBrokerTxnRequests(t *testing.T) {
 		mt.Topic, mt.Partitions = topic, []int32{partition}
 		m.Topics = append(m.Topics, mt)
 		req.Markers = append(req.Markers, m)
-		return r.requestAt(req, 1).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
+		return leader.requestAt(req, 1).(*kmsg.WriteTxnMarkersResponse).Markers[0].Topics[0].Partitions[0].ErrorCode
 	}
 	for _, c := range []struct {
 		what      string

@@ -385,8 +385,9 @@ func partitionsOf(s kadm.TopicsSet, topic string) []int32 {
 // client's own, and ConsumerGroupDescribe, ListGroups, OffsetCommit and
 // OffsetFetch treat the group as Kafka 4 does.
 func TestConsumerGroupHeartbeatWire(t *testing.T) {
-	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "t", 3, nil)
+	raw := newRaw(t)
+	brokertest.CreateTopic(t, raw.adm, "t", 3, nil)
+	r := raw.coordinator(0, "g848") // every request here is the group's
 	ctx := brokertest.Context(t, 10*time.Second)
 	details, err := r.adm.ListTopics(ctx, "t")
 	if err != nil {
@@ -425,11 +426,21 @@ func TestConsumerGroupHeartbeatWire(t *testing.T) {
 		t.Fatalf("bad regex: %+v", resp)
 	}
 
+	// "nope" is unknown at its coordinator; another node (on a cluster
+	// the groups may have different coordinators) is not its coordinator.
+	nope := kerr.GroupIDNotFound.Code
+	if raw.coordinator(0, "nope") != r {
+		nope = kerr.NotCoordinator.Code
+	}
 	describe := kmsg.NewPtrConsumerGroupDescribeRequest()
 	describe.Groups = []string{"g848", "nope"}
 	dresp := r.request(describe).(*kmsg.ConsumerGroupDescribeResponse)
-	if len(dresp.Groups) != 2 || dresp.Groups[1].ErrorCode != kerr.GroupIDNotFound.Code {
+	if len(dresp.Groups) != 2 || dresp.Groups[1].ErrorCode != nope {
 		t.Fatalf("describe: %+v", dresp)
+	}
+	describe.Groups = []string{"nope"}
+	if dresp := raw.coordinator(0, "nope").request(describe).(*kmsg.ConsumerGroupDescribeResponse); len(dresp.Groups) != 1 || dresp.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code {
+		t.Fatalf("describe an unknown group at its coordinator: %+v", dresp)
 	}
 	g := dresp.Groups[0]
 	if g.ErrorCode != 0 || g.State != "Stable" || g.Epoch != 1 || g.AssignorName != "range" || len(g.Members) != 1 {

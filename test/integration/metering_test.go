@@ -42,25 +42,42 @@ func TestMetering(t *testing.T) {
 		Replicas                                        int `json:"partitionReplicas"`
 		Partitions                                      int
 	}
+	// Every figure is the node's: a bill sums the nodes (on a test
+	// cluster each partition has a replica on every node, and its
+	// leader meters its produce and fetch).
 	var a, other usage
-	brokertest.AdminCall(t, b.HTTPAddr(), "GET", "/v1/tenants/"+credA.Tenant+"/usage", nil, &a)
-	brokertest.AdminCall(t, b.HTTPAddr(), "GET", "/v1/tenants/"+credB.Tenant+"/usage", nil, &other)
-	t.Logf("tenant A: %+v", a)
-	if a.ProduceBytes < n*size || a.FetchBytes < n*size || a.StoredBytes < n*size || a.Requests < 3 || a.Partitions != 2 || a.Replicas != 2 {
-		t.Errorf("tenant A's usage %+v; want at least %d bytes produced, fetched and stored, 2 partitions", a, n*size)
+	for _, node := range brokertest.Nodes(b) {
+		var na, nother usage
+		brokertest.AdminCall(t, node.HTTPAddr(), "GET", "/v1/tenants/"+credA.Tenant+"/usage", nil, &na)
+		brokertest.AdminCall(t, node.HTTPAddr(), "GET", "/v1/tenants/"+credB.Tenant+"/usage", nil, &nother)
+		if na.Partitions != 2 || nother.Partitions != 0 {
+			t.Errorf("partitions, cluster-wide, at node %s: %d of A's and %d of B's; want 2 and 0", node.HTTPAddr(), na.Partitions, nother.Partitions)
+		}
+		a.ProduceBytes, a.FetchBytes, a.Requests, a.StoredBytes = a.ProduceBytes+na.ProduceBytes, a.FetchBytes+na.FetchBytes, a.Requests+na.Requests, a.StoredBytes+na.StoredBytes
+		a.Replicas, a.Partitions = a.Replicas+na.Replicas, na.Partitions
+		other.ProduceBytes, other.FetchBytes, other.StoredBytes = other.ProduceBytes+nother.ProduceBytes, other.FetchBytes+nother.FetchBytes, other.StoredBytes+nother.StoredBytes
 	}
-	if other.ProduceBytes != 0 || other.FetchBytes != 0 || other.StoredBytes != 0 || other.Partitions != 0 {
+	t.Logf("tenant A, summed over the nodes: %+v", a)
+	if a.ProduceBytes < n*size || a.FetchBytes < n*size || a.StoredBytes < n*size || a.Requests < 3 || a.Replicas != 2*brokertest.ClusterSize() {
+		t.Errorf("tenant A's usage %+v; want at least %d bytes produced, fetched and stored, 2 partitions of %d replicas", a, n*size, brokertest.ClusterSize())
+	}
+	if other.ProduceBytes != 0 || other.FetchBytes != 0 || other.StoredBytes != 0 {
 		t.Errorf("tenant B, idle, has usage %+v", other)
 	}
 
-	m := brokertest.Metrics(t, b.HTTPAddr())
+	m := map[string]float64{}
+	for _, node := range brokertest.Nodes(b) {
+		for series, v := range brokertest.Metrics(t, node.HTTPAddr()) {
+			m[series] += v
+		}
+	}
 	for _, series := range []string{
 		fmt.Sprintf(`strata_tenant_bytes_total{direction="produce",tenant="%s"}`, credA.Tenant),
 		fmt.Sprintf(`strata_tenant_bytes_total{direction="fetch",tenant="%s"}`, credA.Tenant),
 		fmt.Sprintf(`strata_tenant_stored_bytes{tenant="%s"}`, credA.Tenant),
 	} {
 		if m[series] < n*size {
-			t.Errorf("%s = %v, want at least %d", series, m[series], n*size)
+			t.Errorf("%s = %v summed over the nodes, want at least %d", series, m[series], n*size)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -19,14 +20,20 @@ import (
 )
 
 // rawBroker sends hand-built requests, at exactly the version given, over
-// its own connection to the node.
+// its own connection to the node (node 1 of a test cluster). On a cluster
+// a partition's requests must reach its leader and a group's or
+// transactional id's its coordinator: tests send the former for topics
+// made with createTopic, which node 1 leads, and the latter through
+// coordinator.
 type rawBroker struct {
-	t    *testing.T
-	b    *broker.Broker
-	addr string
-	conn net.Conn
-	corr int32
-	adm  *kadm.Client
+	t      *testing.T
+	b      *broker.Broker
+	addr   string
+	conn   net.Conn
+	corr   int32
+	cl     *kgo.Client
+	adm    *kadm.Client
+	coords map[int32]*rawBroker // by node id, for coordinator
 }
 
 func newRaw(t *testing.T, mutate ...func(*broker.Config)) *rawBroker {
@@ -36,7 +43,47 @@ func newRaw(t *testing.T, mutate ...func(*broker.Config)) *rawBroker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &rawBroker{t: t, b: b, addr: b.KafkaAddr(), conn: c, adm: kadm.NewClient(brokertest.Client(t, b.KafkaAddr()))}
+	cl := brokertest.Client(t, b.KafkaAddr())
+	return &rawBroker{t: t, b: b, addr: b.KafkaAddr(), conn: c, cl: cl, adm: kadm.NewClient(cl), coords: map[int32]*rawBroker{}}
+}
+
+// createTopic creates a topic whose partitions node 1 leads, so that this
+// connection reaches their leader.
+func (r *rawBroker) createTopic(name string, partitions int32, configs map[string]*string) {
+	r.t.Helper()
+	brokertest.CreateTopicLedByNode1(r.t, r.cl, name, partitions, configs)
+}
+
+// coordinator returns a rawBroker connected to the coordinator of key
+// (typ 0: a group, 1: a transactional id): r itself on a single node.
+func (r *rawBroker) coordinator(typ int8, key string) *rawBroker {
+	r.t.Helper()
+	fc := kmsg.NewPtrFindCoordinatorRequest()
+	fc.CoordinatorType, fc.CoordinatorKeys = typ, []string{key}
+	var c kmsg.FindCoordinatorResponseCoordinator
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if c = r.request(fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]; c.ErrorCode == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("find coordinator of %q: %v", key, kerr.ErrorForCode(c.ErrorCode))
+		}
+	}
+	if c.NodeID == 1 { // Start's node, this connection's
+		return r
+	}
+	if rc, ok := r.coords[c.NodeID]; ok {
+		return rc
+	}
+	addr := net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port)))
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() { conn.Close() })
+	rc := &rawBroker{t: r.t, b: r.b, addr: addr, conn: conn, cl: r.cl, adm: r.adm, coords: r.coords}
+	r.coords[c.NodeID] = rc
+	return rc
 }
 
 // request sends req at its current version (the maximum if unset) and
@@ -128,7 +175,7 @@ func batch(n int, valueSize int) []byte {
 
 func TestProduceRejectsBadInput(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "in", 1, map[string]*string{"max.message.bytes": kadm.StringPtr("10000")})
+	r.createTopic("in", 1, map[string]*string{"max.message.bytes": kadm.StringPtr("10000")})
 
 	corrupt := batch(3, 10)
 	corrupt[len(corrupt)-1] ^= 0xff
@@ -202,7 +249,7 @@ func batchesIn(t *testing.T, b []byte) []record.Header {
 
 func TestTopicCodecAndLogAppendTime(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "forced", 1, map[string]*string{"compression.type": kadm.StringPtr("zstd"), "message.timestamp.type": kadm.StringPtr("LogAppendTime")})
+	r.createTopic("forced", 1, map[string]*string{"compression.type": kadm.StringPtr("zstd"), "message.timestamp.type": kadm.StringPtr("LogAppendTime")})
 	before := time.Now().UnixMilli()
 	sp := r.produce("forced", 0, batch(5, 100))
 	if sp.ErrorCode != 0 || sp.LogAppendTime < before {
@@ -217,7 +264,7 @@ func TestTopicCodecAndLogAppendTime(t *testing.T) {
 
 func TestFetchLimits(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "lim", 2, nil)
+	r.createTopic("lim", 2, nil)
 	for p := int32(0); p < 2; p++ {
 		for range 3 {
 			if sp := r.produce("lim", p, batch(1, 3000)); sp.ErrorCode != 0 {
@@ -259,7 +306,7 @@ func TestFetchLimits(t *testing.T) {
 
 func TestFetchLongPoll(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "poll", 1, nil)
+	r.createTopic("poll", 1, nil)
 	req := fetchReq("poll", 0)
 	req.MinBytes, req.MaxWaitMillis = 1, 400
 	start := time.Now()
@@ -287,7 +334,7 @@ func TestFetchLongPoll(t *testing.T) {
 
 func TestFetchSessions(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "sess", 2, nil)
+	r.createTopic("sess", 2, nil)
 	topicID := func() [16]byte {
 		d, err := r.adm.ListTopics(context.Background(), "sess")
 		if err != nil {
@@ -383,7 +430,7 @@ func TestProduceAdvertisedFromZero(t *testing.T) {
 // for every partition it named, and the connection stays usable.
 func TestOldVersionsGetUnsupportedVersion(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "old", 2, nil)
+	r.createTopic("old", 2, nil)
 	unsupported := kerr.UnsupportedVersion.Code
 
 	produce := kmsg.NewPtrProduceRequest()
@@ -444,7 +491,7 @@ func TestOldVersionsGetUnsupportedVersion(t *testing.T) {
 // also after the session has already returned data once.
 func TestFetchSessionLongPoll(t *testing.T) {
 	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, "spoll", 3, nil)
+	r.createTopic("spoll", 3, nil)
 	producer := brokertest.Client(t, r.addr, kgo.DefaultProduceTopic("spoll"), kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	full := fetchReq("spoll", 0, 1, 2)
 	full.SessionEpoch = 0

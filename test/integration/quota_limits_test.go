@@ -193,7 +193,7 @@ func TestPartitionAndStorageQuotas(t *testing.T) {
 		rt := kmsg.NewCreatePartitionsRequestTopic()
 		rt.Topic, rt.Count = "r1", 11
 		req.Topics, req.TimeoutMillis = append(req.Topics, rt), 10000
-		cp, err := req.RequestWith(ctx, cl)
+		cp, err := req.RequestWith(ctx, cl.Broker(1)) // the rate is per broker: node 1's, which created the topics above
 		if err != nil || !errors.Is(kerr.ErrorForCode(cp.Topics[0].ErrorCode), kerr.ThrottlingQuotaExceeded) || cp.ThrottleMillis <= 0 {
 			t.Fatalf("CreatePartitions past the rate: %v %+v", err, cp)
 		}

@@ -48,13 +48,19 @@ const (
 func TestByteRateQuotas(t *testing.T) {
 	b, a, other := twoTenants(t)
 	setQuotas(t, b, a.Tenant, map[string]any{"produceBytesRate": quotaRate, "fetchBytesRate": quotaRate})
-	brokertest.CreateTopic(t, kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), a)), "q", 1, nil)
+	// Quotas hold per broker, as Kafka's: node 1, whose /metrics is
+	// checked, leads the partitions of the tenants with quotas.
+	brokertest.CreateTopicLedByNode1(t, brokertest.SASLClient(t, b.KafkaAddr(), a), "q", 1, nil)
 	brokertest.CreateTopic(t, kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), other)), "q", 1, nil)
 
 	t.Run("produce", func(t *testing.T) {
 		var hook throttleHook
 		cl := brokertest.SASLClient(t, b.KafkaAddr(), a, kgo.DefaultProduceTopic("q"), kgo.ProducerBatchCompression(kgo.NoCompression()),
 			kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(64), kgo.WithHooks(&hook))
+		// On a cluster the first acks=all write to the new partition waits
+		// for the followers' fetch in flight to end (up to 500 ms, as
+		// Kafka's replica.fetch.wait.max.ms): not part of the run.
+		produceFor(t, cl, 0, 1)
 		got := produceFor(t, cl, quotaRun)
 		rate := float64(got) / quotaRun.Seconds()
 		t.Logf("produce: %.0f B/s acknowledged against a quota of %d B/s; %d throttles, %v in all", rate, quotaRate, hook.n.Load(), time.Duration(hook.total.Load()))
@@ -88,7 +94,7 @@ func TestByteRateQuotas(t *testing.T) {
 		// credit within the 11 s window, as in Kafka.
 		c := brokertest.CreateKey(t, b, brokertest.CreateTenant(t, b, "tenant C"))
 		setQuotas(t, b, c.Tenant, map[string]any{"produceBytesRate": quotaRate})
-		brokertest.CreateTopic(t, kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), c)), "q", 3, nil)
+		brokertest.CreateTopicLedByNode1(t, brokertest.SASLClient(t, b.KafkaAddr(), c), "q", 3, nil)
 		var wg sync.WaitGroup
 		got := make([]int, 3)
 		for i := range got {
@@ -110,7 +116,11 @@ func TestByteRateQuotas(t *testing.T) {
 		// into its own topic would not do: the consumer must read tenant
 		// A's; the produce quota is lifted for that.
 		setQuotas(t, b, a.Tenant, map[string]any{"unset": []string{"produceBytesRate"}})
-		produceFor(t, brokertest.SASLClient(t, b.KafkaAddr(), a, kgo.DefaultProduceTopic("q"), kgo.ProducerBatchCompression(kgo.NoCompression())), 0, 2*quotaRate*int(quotaRun.Seconds())/quotaRecord)
+		// Small batches: a fetch returns at least one whole batch
+		// whatever its byte limits (KIP-74), and batches grow to the
+		// producer's limit while acks=all waits for followers.
+		produceFor(t, brokertest.SASLClient(t, b.KafkaAddr(), a, kgo.DefaultProduceTopic("q"), kgo.ProducerBatchCompression(kgo.NoCompression()),
+			kgo.ProducerBatchMaxBytes(16<<10)), 0, 2*quotaRate*int(quotaRun.Seconds())/quotaRecord)
 		var hook throttleHook
 		cl := brokertest.SASLClient(t, b.KafkaAddr(), a, kgo.ConsumeTopics("q"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
 			kgo.FetchMaxBytes(16<<10), kgo.FetchMaxPartitionBytes(16<<10), kgo.WithHooks(&hook))
@@ -195,7 +205,8 @@ func TestBrokerCapacityScalesQuotas(t *testing.T) {
 	var clients []*kgo.Client
 	for _, cred := range []brokertest.Credential{a, c} {
 		setQuotas(t, b, cred.Tenant, map[string]any{"produceBytesRate": capacity})
-		brokertest.CreateTopic(t, kadm.NewClient(brokertest.SASLClient(t, b.KafkaAddr(), cred)), "cap", 1, nil)
+		// The capacity is node 1's: it leads both tenants' partitions.
+		brokertest.CreateTopicLedByNode1(t, brokertest.SASLClient(t, b.KafkaAddr(), cred), "cap", 1, nil)
 		clients = append(clients, brokertest.SASLClient(t, b.KafkaAddr(), cred, kgo.DefaultProduceTopic("cap"),
 			kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProducerBatchMaxBytes(16<<10), kgo.ProducerLinger(0), kgo.MaxBufferedRecords(64)))
 	}

@@ -21,12 +21,17 @@ func TestRetentionDeletesOldSegments(t *testing.T) {
 	adm := brokertest.Admin(t, b.KafkaAddr())
 	ctx := brokertest.Context(t, 30*time.Second)
 	brokertest.CreateTopic(t, adm, "old", 1, map[string]*string{"segment.ms": kadm.StringPtr("50"), "retention.ms": kadm.StringPtr("600000")})
-	cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("old"))
+	// The five hour-old records go in one batch, so in one segment: one
+	// at a time, an append 50 ms after the first (acks=all waits for
+	// followers on a cluster) would roll the segment between them.
+	cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic("old"), kgo.ProducerLinger(20*time.Millisecond))
 	hourAgo := time.Now().Add(-time.Hour)
+	var old []*kgo.Record
 	for i := range 5 {
-		if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte{byte(i)}, Timestamp: hourAgo}).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
+		old = append(old, &kgo.Record{Value: []byte{byte(i)}, Timestamp: hourAgo})
+	}
+	if err := cl.ProduceSync(ctx, old...).FirstErr(); err != nil {
+		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond) // past segment.ms: the next append rolls
 	if err := cl.ProduceSync(ctx, &kgo.Record{Value: []byte("new")}).FirstErr(); err != nil {

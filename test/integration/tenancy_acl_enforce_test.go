@@ -71,7 +71,8 @@ func TestACLEnforcement(t *testing.T) {
 	user := "User:" + member.Key
 	ac := brokertest.SASLClient(t, b.KafkaAddr(), admin)
 	adm := kadm.NewClient(ac)
-	for _, name := range []string{"t", "u", "gone"} {
+	brokertest.CreateTopicLedByNode1(t, ac, "t", 1, nil) // send's partition requests reach its leader
+	for _, name := range []string{"u", "gone"} {
 		brokertest.CreateTopic(t, adm, name, 1, nil)
 	}
 	details, err := adm.ListTopics(ctx, "t")
@@ -83,13 +84,36 @@ func TestACLEnforcement(t *testing.T) {
 		return brokertest.SASLClient(t, b.KafkaAddr(), member, append([]kgo.Opt{kgo.RequestRetries(0)}, opts...)...)
 	}
 	m := newMember()
-	send := func(req kmsg.Request) kmsg.Response {
+	sendTo := func(node int, req kmsg.Request) kmsg.Response {
 		t.Helper()
-		resp, err := m.Broker(1).Request(ctx, req)
+		resp, err := m.Broker(node).Request(ctx, req)
 		if err != nil {
 			t.Fatalf("%T: %v", req, err)
 		}
 		return resp
+	}
+	// send goes to node 1, which leads t; sendGroup and sendTxn to the
+	// coordinator of a group or transactional id (the admin key looks
+	// it up: the member may not be allowed to).
+	send := func(req kmsg.Request) kmsg.Response { t.Helper(); return sendTo(1, req) }
+	coordinator := func(found kadm.FindCoordinatorResponses, key string) int {
+		t.Helper()
+		c, ok := found[key]
+		if !ok || c.Err != nil {
+			t.Fatalf("coordinator of %s: %+v", key, found)
+		}
+		return int(c.NodeID)
+	}
+	sendGroup := func(group string, req kmsg.Request) kmsg.Response {
+		t.Helper()
+		return sendTo(coordinator(adm.FindGroupCoordinators(ctx, group), group), req)
+	}
+	sendTxn := func(txnID string, req kmsg.Request) kmsg.Response {
+		t.Helper()
+		return sendTo(coordinator(adm.FindTxnCoordinators(ctx, txnID), txnID), req)
+	}
+	toGroup := func(group string) func(kmsg.Request) kmsg.Response {
+		return func(req kmsg.Request) kmsg.Response { t.Helper(); return sendGroup(group, req) }
 	}
 	record := &kgo.Record{Topic: "t", Value: []byte("v")}
 
@@ -229,7 +253,7 @@ func TestACLEnforcement(t *testing.T) {
 				req := kmsg.NewPtrJoinGroupRequest()
 				req.Group, req.SessionTimeoutMillis, req.RebalanceTimeoutMillis, req.ProtocolType = "gj", 30000, 30000, "consumer"
 				req.Protocols = []kmsg.JoinGroupRequestProtocol{{Name: "range", Metadata: []byte{}}}
-				err := codeErr(send(req).(*kmsg.JoinGroupResponse).ErrorCode)
+				err := codeErr(sendGroup("gj", req).(*kmsg.JoinGroupResponse).ErrorCode)
 				if errors.Is(err, kerr.MemberIDRequired) { // KIP-394's first answer
 					return nil
 				}
@@ -242,7 +266,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrSyncGroupRequest()
 				req.Group, req.Generation, req.MemberID = "gj", 1, "nobody"
-				return authOnly(codeErr(send(req).(*kmsg.SyncGroupResponse).ErrorCode))
+				return authOnly(codeErr(sendGroup("gj", req).(*kmsg.SyncGroupResponse).ErrorCode))
 			},
 		},
 		{
@@ -251,7 +275,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrHeartbeatRequest()
 				req.Group, req.Generation, req.MemberID = "gj", 1, "nobody"
-				return authOnly(codeErr(send(req).(*kmsg.HeartbeatResponse).ErrorCode))
+				return authOnly(codeErr(sendGroup("gj", req).(*kmsg.HeartbeatResponse).ErrorCode))
 			},
 		},
 		{
@@ -261,7 +285,7 @@ func TestACLEnforcement(t *testing.T) {
 				req := kmsg.NewPtrLeaveGroupRequest()
 				req.Group, req.MemberID = "gj", "nobody"
 				req.Members = []kmsg.LeaveGroupRequestMember{{MemberID: "nobody"}}
-				return authOnly(codeErr(send(req).(*kmsg.LeaveGroupResponse).ErrorCode))
+				return authOnly(codeErr(sendGroup("gj", req).(*kmsg.LeaveGroupResponse).ErrorCode))
 			},
 		},
 		{
@@ -274,14 +298,14 @@ func TestACLEnforcement(t *testing.T) {
 				rt.Topic, rt.TopicID = "t", topicID
 				rt.Partitions = append(rt.Partitions, kmsg.NewOffsetCommitRequestTopicPartition())
 				req.Topics = append(req.Topics, rt)
-				return codeErr(send(req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode)
+				return codeErr(sendGroup("g", req).(*kmsg.OffsetCommitResponse).Topics[0].Partitions[0].ErrorCode)
 			},
 		},
 		{
 			name: "offset fetch", allow: []binding{{groupRT, "g", kmsg.ACLOperationDescribe, false}, {topicRT, "t", kmsg.ACLOperationDescribe, false}},
 			deny: binding{topicRT, "t", kmsg.ACLOperationDescribe, false}, want: kerr.GroupAuthorizationFailed, wantDenied: kerr.TopicAuthorizationFailed,
 			do: func() error {
-				topics, err := offsetFetch(send, "g", topicID, true)
+				topics, err := offsetFetch(toGroup("g"), "g", topicID, true)
 				if err != nil || len(topics) != 1 {
 					return err
 				}
@@ -295,7 +319,7 @@ func TestACLEnforcement(t *testing.T) {
 				req := kmsg.NewPtrOffsetDeleteRequest()
 				req.Group = "g"
 				req.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
-				resp := send(req).(*kmsg.OffsetDeleteResponse)
+				resp := sendGroup("g", req).(*kmsg.OffsetDeleteResponse)
 				if resp.ErrorCode != 0 {
 					return codeErr(resp.ErrorCode)
 				}
@@ -308,7 +332,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrDescribeGroupsRequest()
 				req.Groups = []string{"g"}
-				return codeErr(send(req).(*kmsg.DescribeGroupsResponse).Groups[0].ErrorCode)
+				return codeErr(sendGroup("g", req).(*kmsg.DescribeGroupsResponse).Groups[0].ErrorCode)
 			},
 		},
 		{
@@ -317,7 +341,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrDeleteGroupsRequest()
 				req.Groups = []string{"gd"}
-				err := codeErr(send(req).(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode)
+				err := codeErr(sendGroup("gd", req).(*kmsg.DeleteGroupsResponse).Groups[0].ErrorCode)
 				if errors.Is(err, kerr.GroupIDNotFound) {
 					return nil
 				}
@@ -331,7 +355,7 @@ func TestACLEnforcement(t *testing.T) {
 				req := kmsg.NewPtrConsumerGroupHeartbeatRequest()
 				req.Group, req.MemberID, req.RebalanceTimeoutMillis = "gc", "acl-test-member", 30000
 				req.SubscribedTopicNames, req.Topics = []string{"t"}, []kmsg.ConsumerGroupHeartbeatRequestTopic{}
-				return codeErr(send(req).(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode)
+				return codeErr(sendGroup("gc", req).(*kmsg.ConsumerGroupHeartbeatResponse).ErrorCode)
 			},
 		},
 		{
@@ -340,7 +364,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrConsumerGroupDescribeRequest()
 				req.Groups = []string{"gc"}
-				return codeErr(send(req).(*kmsg.ConsumerGroupDescribeResponse).Groups[0].ErrorCode)
+				return codeErr(sendGroup("gc", req).(*kmsg.ConsumerGroupDescribeResponse).Groups[0].ErrorCode)
 			},
 		},
 		{
@@ -349,7 +373,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrAddOffsetsToTxnRequest()
 				req.TransactionalID, req.Group, req.ProducerID = "tx", "g", 1<<40
-				return authOnly(codeErr(send(req).(*kmsg.AddOffsetsToTxnResponse).ErrorCode))
+				return authOnly(codeErr(sendTxn("tx", req).(*kmsg.AddOffsetsToTxnResponse).ErrorCode))
 			},
 		},
 		{
@@ -362,7 +386,7 @@ func TestACLEnforcement(t *testing.T) {
 				rt.Topic = "t"
 				rt.Partitions = append(rt.Partitions, kmsg.NewTxnOffsetCommitRequestTopicPartition())
 				req.Topics = append(req.Topics, rt)
-				return authOnly(codeErr(send(req).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode))
+				return authOnly(codeErr(sendGroup("g", req).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode))
 			},
 		},
 		{
@@ -371,7 +395,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrEndTxnRequest()
 				req.TransactionalID, req.ProducerID = "tx", 1<<40
-				return authOnly(codeErr(send(req).(*kmsg.EndTxnResponse).ErrorCode))
+				return authOnly(codeErr(sendTxn("tx", req).(*kmsg.EndTxnResponse).ErrorCode))
 			},
 		},
 		{
@@ -380,7 +404,7 @@ func TestACLEnforcement(t *testing.T) {
 			do: func() error {
 				req := kmsg.NewPtrDescribeTransactionsRequest()
 				req.TransactionalIDs = []string{"tx"}
-				return codeErr(send(req).(*kmsg.DescribeTransactionsResponse).TransactionStates[0].ErrorCode)
+				return codeErr(sendTxn("tx", req).(*kmsg.DescribeTransactionsResponse).TransactionStates[0].ErrorCode)
 			},
 		},
 	}
@@ -458,15 +482,16 @@ func TestACLEnforcement(t *testing.T) {
 	if err != nil || !slices.Contains(all.Groups(), "other") {
 		t.Errorf("admin lists groups: %v %v", all.Groups(), err)
 	}
-	txns := send(kmsg.NewPtrListTransactionsRequest()).(*kmsg.ListTransactionsResponse)
-	var ids []string
-	for _, s := range txns.TransactionStates {
-		ids = append(ids, s.TransactionalID)
+	var ids []string // from every node, as each lists the ids it coordinates
+	for node := range brokertest.ClusterSize() {
+		for _, s := range sendTo(node+1, kmsg.NewPtrListTransactionsRequest()).(*kmsg.ListTransactionsResponse).TransactionStates {
+			ids = append(ids, s.TransactionalID)
+		}
 	}
 	if !slices.Equal(ids, []string{"tx"}) {
 		t.Errorf("member lists transactions: %v", ids)
 	}
-	topics, err := offsetFetch(send, "g", topicID, false)
+	topics, err := offsetFetch(toGroup("g"), "g", topicID, false)
 	if err != nil || len(topics) != 1 || topics[0].TopicID != topicID { // v10 names topics by id
 		t.Errorf("member fetches all offsets of g: %+v %v", topics, err)
 	}
@@ -511,4 +536,5 @@ func clearACLs(t *testing.T, ctx context.Context, cl *kgo.Client) {
 	if resp, err := req.RequestWith(ctx, cl); err != nil || resp.Results[0].ErrorCode != 0 {
 		t.Fatalf("clear ACLs: %v %+v", err, resp)
 	}
+	brokertest.SyncMetadata(t)
 }

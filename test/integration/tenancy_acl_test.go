@@ -23,7 +23,8 @@ func aclCreation(principal, name string, pattern kmsg.ACLResourcePatternType, op
 	return c
 }
 
-// createACLs sends CreateAcls and returns each creation's error.
+// createACLs sends CreateAcls and returns each creation's error; the ACLs
+// created hold at every node when it returns.
 func createACLs(t *testing.T, ctx context.Context, cl *kgo.Client, cs ...kmsg.CreateACLsRequestCreation) []error {
 	t.Helper()
 	req := kmsg.NewPtrCreateACLsRequest()
@@ -32,6 +33,7 @@ func createACLs(t *testing.T, ctx context.Context, cl *kgo.Client, cs ...kmsg.Cr
 	if err != nil {
 		t.Fatal(err)
 	}
+	brokertest.SyncMetadata(t)
 	var out []error
 	for _, r := range resp.Results {
 		err := kerr.ErrorForCode(r.ErrorCode)
@@ -205,6 +207,7 @@ func TestACLs(t *testing.T) {
 	if err != nil || dresp.Results[0].ErrorCode != 0 || len(dresp.Results[0].MatchingACLs) != 2 {
 		t.Fatalf("delete: %v %+v", err, dresp)
 	}
+	brokertest.SyncMetadata(t)
 	if got, err := describeACLs(t, ctx, admin); err != nil || len(got) != 0 {
 		t.Fatalf("after delete: %v %v", got, err)
 	}

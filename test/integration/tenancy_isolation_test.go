@@ -51,15 +51,41 @@ func TestTenantIsolationSweep(t *testing.T) {
 	idA := topics[topic].ID
 
 	clB := brokertest.SASLClient(t, b.KafkaAddr(), credB, kgo.RequestRetries(0))
+	admB := kadm.NewClient(clB)
 	var answers []kmsg.Response
-	ask := func(req kmsg.Request) kmsg.Response {
+	askAt := func(node int, req kmsg.Request) kmsg.Response {
 		t.Helper()
-		resp, err := clB.Broker(1).Request(ctx, req) // straight to the node: no client-side routing
+		resp, err := clB.Broker(node).Request(ctx, req) // straight to the node: no client-side routing
 		if err != nil {
 			t.Fatalf("%T: %v", req, err)
 		}
 		answers = append(answers, resp)
 		return resp
+	}
+	ask := func(req kmsg.Request) kmsg.Response { t.Helper(); return askAt(1, req) }
+	// Listings go to every node: each lists the groups and transactions
+	// it coordinates.
+	askAll := func(req kmsg.Request) []kmsg.Response {
+		t.Helper()
+		var out []kmsg.Response
+		for node := range brokertest.ClusterSize() {
+			out = append(out, askAt(node+1, req))
+		}
+		return out
+	}
+	// A group's or transactional id's requests go to B's coordinator of
+	// that name, which answers for B's namespace.
+	askCoordinator := func(found kadm.FindCoordinatorResponses, key string, req kmsg.Request) kmsg.Response {
+		t.Helper()
+		c, ok := found[key]
+		if !ok || c.Err != nil {
+			t.Fatalf("B's coordinator of %s: %+v", key, found)
+		}
+		return askAt(int(c.NodeID), req)
+	}
+	groupCoordinator := func(req kmsg.Request) kmsg.Response {
+		t.Helper()
+		return askCoordinator(admB.FindGroupCoordinators(ctx, group), group, req)
 	}
 
 	crafted := []string{topic, credA.Tenant + "." + topic, credA.Tenant + "_" + topic, "__consumer_offsets", "__transaction_state", "_system." + topic}
@@ -109,18 +135,19 @@ func TestTenantIsolationSweep(t *testing.T) {
 	}
 
 	// Groups and offsets.
-	lg := ask(kmsg.NewPtrListGroupsRequest()).(*kmsg.ListGroupsResponse)
-	if len(lg.Groups) != 0 {
-		t.Errorf("B lists groups: %+v", lg.Groups)
+	for _, lg := range askAll(kmsg.NewPtrListGroupsRequest()) {
+		if lg := lg.(*kmsg.ListGroupsResponse); len(lg.Groups) != 0 {
+			t.Errorf("B lists groups: %+v", lg.Groups)
+		}
 	}
 	dg := kmsg.NewPtrDescribeGroupsRequest()
 	dg.Groups = []string{group}
-	if g := ask(dg).(*kmsg.DescribeGroupsResponse).Groups[0]; g.State != "Dead" && g.ErrorCode == 0 {
+	if g := groupCoordinator(dg).(*kmsg.DescribeGroupsResponse).Groups[0]; g.State != "Dead" && g.ErrorCode == 0 {
 		t.Errorf("describe A's group: %+v", g)
 	}
 	of := kmsg.NewPtrOffsetFetchRequest()
 	of.Group = group
-	if r := ask(of).(*kmsg.OffsetFetchResponse); len(r.Topics) != 0 {
+	if r := groupCoordinator(of).(*kmsg.OffsetFetchResponse); len(r.Topics) != 0 {
 		t.Errorf("offset fetch of A's group: %+v", r.Topics)
 	}
 	fetched, err := kadm.NewClient(clB).FetchOffsets(ctx, group)
@@ -153,12 +180,14 @@ func TestTenantIsolationSweep(t *testing.T) {
 			}
 		}
 	}
-	if lt := ask(kmsg.NewPtrListTransactionsRequest()).(*kmsg.ListTransactionsResponse); len(lt.TransactionStates) != 0 {
-		t.Errorf("B lists transactions: %+v", lt.TransactionStates)
+	for _, lt := range askAll(kmsg.NewPtrListTransactionsRequest()) {
+		if lt := lt.(*kmsg.ListTransactionsResponse); len(lt.TransactionStates) != 0 {
+			t.Errorf("B lists transactions: %+v", lt.TransactionStates)
+		}
 	}
 	dt := kmsg.NewPtrDescribeTransactionsRequest()
 	dt.TransactionalIDs = []string{txnID}
-	if s := ask(dt).(*kmsg.DescribeTransactionsResponse).TransactionStates[0]; s.ErrorCode != kerr.TransactionalIDNotFound.Code {
+	if s := askCoordinator(admB.FindTxnCoordinators(ctx, txnID), txnID, dt).(*kmsg.DescribeTransactionsResponse).TransactionStates[0]; s.ErrorCode != kerr.TransactionalIDNotFound.Code {
 		t.Errorf("describe A's transaction: %+v", s)
 	}
 
@@ -175,7 +204,7 @@ func TestTenantIsolationSweep(t *testing.T) {
 	}
 	dgr := kmsg.NewPtrDeleteGroupsRequest()
 	dgr.Groups = []string{group}
-	if g := ask(dgr).(*kmsg.DeleteGroupsResponse).Groups[0]; g.ErrorCode != kerr.GroupIDNotFound.Code {
+	if g := groupCoordinator(dgr).(*kmsg.DeleteGroupsResponse).Groups[0]; g.ErrorCode != kerr.GroupIDNotFound.Code {
 		t.Errorf("delete A's group from B: %+v", g)
 	}
 
@@ -198,7 +227,7 @@ func TestTenantIsolationSweep(t *testing.T) {
 	// A still has everything.
 	checkCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if topics, err := admA.ListTopics(checkCtx); err != nil || topics[topic].Partitions.NumReplicas() != 1 || len(topics) != 1 {
+	if topics, err := admA.ListTopics(checkCtx); err != nil || topics[topic].Partitions.NumReplicas() != brokertest.ClusterSize() || len(topics) != 1 {
 		t.Fatalf("A's topics after B's attempts: %v %v", topics, err)
 	}
 	if offs, err := admA.FetchOffsets(checkCtx, group); err != nil || offs[topic][0].At != 1 {

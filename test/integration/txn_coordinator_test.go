@@ -103,7 +103,7 @@ func TestTxnCommitAndAbort(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := ds["tx-ca"]
-	if d.Err != nil || d.State != "CompleteCommit" || d.ProducerID < 0 || d.Coordinator != 1 || len(d.Topics) != 0 {
+	if d.Err != nil || d.State != "CompleteCommit" || d.ProducerID < 0 || d.Coordinator < 1 || int(d.Coordinator) > brokertest.ClusterSize() || len(d.Topics) != 0 {
 		t.Fatalf("describe: %+v", d)
 	}
 	ls, err := adm.ListTransactions(ctx, nil, []string{"CompleteCommit"})
@@ -278,14 +278,17 @@ func TestGroupTransactSession(t *testing.T) {
 // requests and checks Kafka's errors.
 func TestTxnProtocolErrors(t *testing.T) {
 	const topic = "txn-raw"
-	r := newRaw(t)
-	brokertest.CreateTopic(t, r.adm, topic, 2, nil)
+	raw := newRaw(t)
+	raw.createTopic(topic, 2, nil) // produced to through raw, node 1
 
 	fc := kmsg.NewPtrFindCoordinatorRequest()
 	fc.CoordinatorType, fc.CoordinatorKeys = 1, []string{"raw-tx"}
-	if c := r.request(fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]; c.ErrorCode != 0 || c.NodeID != 1 {
+	if c := raw.request(fc).(*kmsg.FindCoordinatorResponse).Coordinators[0]; c.ErrorCode != 0 || c.NodeID < 1 || int(c.NodeID) > brokertest.ClusterSize() {
 		t.Fatalf("find coordinator: %+v", c)
 	}
+	// The transaction's requests go to its coordinator, the offsets to
+	// the group's.
+	r, gc := raw.coordinator(1, "raw-tx"), raw.coordinator(0, "raw-group")
 
 	init := func(v int16, timeoutMs int32) *kmsg.InitProducerIDResponse {
 		req := kmsg.NewPtrInitProducerIDRequest()
@@ -315,7 +318,7 @@ func TestTxnProtocolErrors(t *testing.T) {
 		}, recordtest.Rec{Value: []byte("raw"), TimestampMs: time.Now().UnixMilli()})
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		return r.requestAt(req, v).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
+		return raw.requestAt(req, v).(*kmsg.ProduceResponse).Topics[0].Partitions[0].ErrorCode
 	}
 	if code := produceTxn(9, 0, 0); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("produce v9 to a partition not added: error %d", code)
@@ -384,7 +387,7 @@ func TestTxnProtocolErrors(t *testing.T) {
 		rp.Partition, rp.Offset = 0, 1
 		rt.Partitions = append(rt.Partitions, rp)
 		req.Topics = append(req.Topics, rt)
-		return r.requestAt(req, v).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
+		return gc.requestAt(req, v).(*kmsg.TxnOffsetCommitResponse).Topics[0].Partitions[0].ErrorCode
 	}
 	if code := toc(3); code != kerr.InvalidTxnState.Code {
 		t.Fatalf("txn offset commit v3 before AddOffsetsToTxn: %d", code)
@@ -421,9 +424,17 @@ func TestTxnProtocolErrors(t *testing.T) {
 
 	dt := kmsg.NewPtrDescribeTransactionsRequest()
 	dt.TransactionalIDs = []string{"raw-tx", "unknown-tx"}
+	unknown := kerr.TransactionalIDNotFound.Code
+	if raw.coordinator(1, "unknown-tx") != r {
+		unknown = kerr.NotCoordinator.Code
+	}
 	states := r.request(dt).(*kmsg.DescribeTransactionsResponse).TransactionStates
-	if states[0].ErrorCode != 0 || states[0].State != "CompleteCommit" || states[0].ProducerID != pid || states[1].ErrorCode != kerr.TransactionalIDNotFound.Code {
+	if states[0].ErrorCode != 0 || states[0].State != "CompleteCommit" || states[0].ProducerID != pid || states[1].ErrorCode != unknown {
 		t.Fatalf("describe: %+v", states)
+	}
+	dt.TransactionalIDs = []string{"unknown-tx"}
+	if states := raw.coordinator(1, "unknown-tx").request(dt).(*kmsg.DescribeTransactionsResponse).TransactionStates; states[0].ErrorCode != kerr.TransactionalIDNotFound.Code {
+		t.Fatalf("describe an unknown transactional id at its coordinator: %+v", states)
 	}
 	offs, err := r.adm.FetchOffsets(brokertest.Context(t, 10*time.Second), "raw-group")
 	if err != nil {

@@ -1,12 +1,16 @@
 package brokertest
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/strata-db/strata/internal/broker"
 	"github.com/strata-db/strata/internal/meta"
@@ -23,11 +27,162 @@ func clusterSize() int {
 	return n
 }
 
-// startCluster starts n nodes configured by cfg (ports and directories are
-// per node) and returns the first; all close when the test ends.
+// ClusterSize is the number of nodes Start runs: 1, or STRATA_TEST_CLUSTER.
+// Their ids are 1 to ClusterSize, and the node Start returns is node 1.
+func ClusterSize() int { return max(1, clusterSize()) }
+
+// running holds the nodes of every cluster Start or StartNode runs until
+// it closes, node 1 first, for Nodes and SyncMetadata.
+var running struct {
+	mu       sync.Mutex
+	clusters [][]*broker.Broker
+}
+
+// Nodes returns every node of the cluster whose node 1 is b (b first), or
+// just b if it runs alone.
+func Nodes(b *broker.Broker) []*broker.Broker {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	for _, c := range running.clusters {
+		if c[0] == b {
+			return slices.Clone(c)
+		}
+	}
+	return []*broker.Broker{b}
+}
+
+// setNode1 records that a cluster's node 1 is now b (after a restart).
+func setNode1(was, b *broker.Broker) {
+	running.mu.Lock()
+	defer running.mu.Unlock()
+	for _, c := range running.clusters {
+		if c[0] == was {
+			c[0] = b
+		}
+	}
+}
+
+// SyncMetadata waits until every node of every cluster Start runs has
+// applied the metadata log as far as the node furthest along, and brought
+// its partitions in line. A metadata change (a topic, an ACL, a config, a
+// key) is acknowledged once the node that handled it has applied it; the
+// others apply it moments later, so a test that changes metadata through
+// one node and goes on at another (as Kafka clients do, picking any
+// broker) waits here first, as Kafka's own tests wait for metadata to
+// propagate. A single node needs no wait.
+func SyncMetadata(t testing.TB) {
+	t.Helper()
+	running.mu.Lock()
+	var clusters [][]*broker.Broker
+	for _, c := range running.clusters {
+		clusters = append(clusters, slices.Clone(c))
+	}
+	running.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, nodes := range clusters {
+		nodes = slices.DeleteFunc(nodes, func(b *broker.Broker) bool { return b == nil }) // node 1 restarting
+		var index uint64
+		for _, b := range nodes {
+			index = max(index, b.MetadataIndex())
+		}
+		for _, b := range nodes {
+			if err := b.WaitMetadata(ctx, index); err != nil {
+				t.Fatalf("sync metadata: %v", err)
+			}
+		}
+	}
+}
+
+// startCluster starts n nodes configured by cfg (clusterConfigs) and
+// returns the first; all close when the test ends.
 func startCluster(t testing.TB, cfg broker.Config, n int) *broker.Broker {
 	t.Helper()
-	return startNodes(t, cfg, n, nil).Nodes[0]
+	return startNodes(t, clusterConfigs(t, cfg, n))[0]
+}
+
+// clusterConfigs derives the configs of n nodes from cfg: ports and
+// directories are per node, but node 1 keeps cfg's data directory, which
+// a mutate function of Start may have noted.
+func clusterConfigs(t testing.TB, cfg broker.Config, n int) []broker.Config {
+	t.Helper()
+	var voters []meta.Voter
+	ctrl := make([]string, n)
+	for i := range n {
+		ctrl[i] = freeAddr(t)
+		voters = append(voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
+	}
+	cfgs := make([]broker.Config, n)
+	for i := range n {
+		c := cfg
+		c.NodeID = int32(i + 1)
+		if i > 0 {
+			c.DataDir = t.TempDir()
+		}
+		// The inter-broker listener binds any free port and registers
+		// it: a port picked here could be taken, by the other nodes'
+		// outgoing connections, before the node binds it.
+		c.Controllers, c.ControllerListen, c.InternalListen = voters, ctrl[i], "127.0.0.1:0"
+		c.Roles = broker.Roles{Broker: true, Controller: true}
+		c.Zone = string(rune('a' + i%26))
+		c.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",
+			"offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3"}
+		for k, v := range cfg.Static {
+			c.Static[k] = v
+		}
+		cfgs[i] = c
+	}
+	return cfgs
+}
+
+// startNodes starts a cluster's nodes together and registers them as
+// running; when the test ends they close, node 1 as running then holds
+// it (StartNode may have restarted it).
+func startNodes(t testing.TB, cfgs []broker.Config) []*broker.Broker {
+	t.Helper()
+	nodes := make([]*broker.Broker, len(cfgs))
+	errs := make([]error, len(cfgs))
+	var wg sync.WaitGroup
+	for i, c := range cfgs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			nodes[i], errs[i] = broker.Start(c)
+		}()
+	}
+	wg.Wait()
+	// The nodes close together: one after the other, the last would find
+	// no controller quorum for its controlled shutdown and wait out
+	// ShutdownTimeout (5 s per test). Together, each asks while the
+	// quorum still stands.
+	t.Cleanup(func() {
+		running.mu.Lock()
+		running.clusters = slices.DeleteFunc(running.clusters, func(c []*broker.Broker) bool { return &c[0] == &nodes[0] })
+		running.mu.Unlock()
+		var wg sync.WaitGroup
+		for i, b := range nodes {
+			if b == nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := b.Close(); err != nil {
+					t.Errorf("close node %d: %v", i+1, err)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("start node %d of %d: %v", i+1, len(cfgs), err)
+		}
+	}
+	running.mu.Lock()
+	running.clusters = append(running.clusters, nodes)
+	running.mu.Unlock()
+	return nodes
 }
 
 // Cluster is nodes of one cluster running in this process (StartCluster).
@@ -39,7 +194,6 @@ type Cluster struct {
 	// Voters is the metadata quorum, every node of Nodes.
 	Voters []meta.Voter
 	t      testing.TB
-	mu     sync.Mutex
 }
 
 // StartCluster starts n nodes (ids 1..n), each broker and controller, with
@@ -50,72 +204,33 @@ type Cluster struct {
 // at cfg.NodeID. Every node closes when the test ends.
 func StartCluster(t testing.TB, n int, mutate ...func(*broker.Config)) *Cluster {
 	t.Helper()
-	return startNodes(t, baseConfig(t, nil), n, mutate)
-}
-
-func startNodes(t testing.TB, cfg broker.Config, n int, mutate []func(*broker.Config)) *Cluster {
-	t.Helper()
-	cl := &Cluster{t: t, Nodes: make([]*broker.Broker, n), Configs: make([]broker.Config, n)}
-	ctrl := make([]string, n)
-	for i := range n {
-		ctrl[i] = freeAddr(t)
-		cl.Voters = append(cl.Voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
-	}
-	for i := range n {
-		c := cfg
-		c.NodeID, c.DataDir = int32(i+1), t.TempDir()
-		c.Controllers, c.ControllerListen, c.InternalListen = cl.Voters, ctrl[i], freeAddr(t)
-		c.Roles = broker.Roles{Broker: true, Controller: true}
-		c.Zone = string(rune('a' + i%26))
-		c.Static = map[string]string{"default.replication.factor": "3", "min.insync.replicas": "2",
-			"offsets.topic.replication.factor": "3", "transaction.state.log.replication.factor": "3"}
-		for k, v := range cfg.Static {
-			c.Static[k] = v
-		}
+	cfgs := clusterConfigs(t, baseConfig(t, nil), n)
+	for i := range cfgs {
 		for _, m := range mutate {
-			m(&c)
-		}
-		cl.Configs[i] = c
-	}
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cl.Nodes[i], errs[i] = broker.Start(cl.Configs[i])
-		}()
-	}
-	wg.Wait()
-	t.Cleanup(func() {
-		for i := range cl.Nodes {
-			if err := cl.Close(int32(i + 1)); err != nil {
-				t.Errorf("close node %d: %v", i+1, err)
-			}
-		}
-	})
-	for i, err := range errs {
-		if err != nil {
-			t.Fatalf("start node %d of %d: %v", i+1, n, err)
+			m(&cfgs[i])
 		}
 	}
+	cl := &Cluster{t: t, Configs: cfgs, Voters: cfgs[0].Controllers}
+	// The same slice startNodes closes when the test ends, so that it
+	// closes what Close and Restart leave running.
+	cl.Nodes = startNodes(t, cfgs)
 	return cl
 }
 
 // Node is the running node id, nil if closed.
 func (cl *Cluster) Node(id int32) *broker.Broker {
-	cl.mu.Lock()
-	defer cl.mu.Unlock()
+	running.mu.Lock() // Nodes is shared with the registry of running clusters
+	defer running.mu.Unlock()
 	return cl.Nodes[id-1]
 }
 
 // Close closes node id cleanly (a controlled shutdown); closing a closed
 // node does nothing.
 func (cl *Cluster) Close(id int32) error {
-	cl.mu.Lock()
+	running.mu.Lock()
 	b := cl.Nodes[id-1]
 	cl.Nodes[id-1] = nil
-	cl.mu.Unlock()
+	running.mu.Unlock()
 	if b == nil {
 		return nil
 	}
@@ -123,9 +238,9 @@ func (cl *Cluster) Close(id int32) error {
 }
 
 // Restart closes node id (a controlled shutdown) and starts a new process
-// of it on the same data directory and controller and inter-broker
-// addresses; it registers again, at a new broker epoch. Its Kafka and HTTP
-// ports change.
+// of it on the same data directory and controller address; it registers
+// again, at a new broker epoch. Its Kafka, inter-broker and HTTP ports
+// change.
 func (cl *Cluster) Restart(id int32) {
 	cl.t.Helper()
 	if err := cl.Close(id); err != nil {
@@ -135,9 +250,9 @@ func (cl *Cluster) Restart(id int32) {
 	if err != nil {
 		cl.t.Fatalf("restart node %d: %v", id, err)
 	}
-	cl.mu.Lock()
+	running.mu.Lock()
 	cl.Nodes[id-1] = b
-	cl.mu.Unlock()
+	running.mu.Unlock()
 }
 
 // JoinConfig is the config of a broker-only node id that would join the
@@ -148,7 +263,7 @@ func (cl *Cluster) JoinConfig(id int32, mutate ...func(*broker.Config)) broker.C
 	c := cl.Configs[0]
 	c.NodeID, c.DataDir = id, cl.t.TempDir()
 	c.Roles = broker.Roles{Broker: true}
-	c.ControllerListen, c.InternalListen = "", freeAddr(cl.t)
+	c.ControllerListen, c.InternalListen = "", "127.0.0.1:0"
 	c.Zone = "a"
 	for _, m := range mutate {
 		m(&c)
@@ -156,12 +271,40 @@ func (cl *Cluster) JoinConfig(id int32, mutate ...func(*broker.Config)) broker.C
 	return c
 }
 
+// freeAddr returns a loopback address whose port is free now, for a
+// listener that must be named before it binds (a voter of the controller
+// quorum, whose address every node is given). It prefers a port below the
+// kernel's ephemeral range: no outgoing connection, of these nodes or of
+// other processes, can take one of those before the node binds it.
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	if lo := ephemeralPortsFrom(); lo > 10_000 {
+		for range 50 {
+			addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(10_000+rand.IntN(lo-10_000)))
+			if ln, err := net.Listen("tcp", addr); err == nil {
+				ln.Close()
+				return addr
+			}
+		}
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(fmt.Errorf("free port: %w", err))
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// ephemeralPortsFrom is the first port of Linux's ephemeral range, or 0
+// if unknown.
+func ephemeralPortsFrom() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0
+	}
+	var lo, hi int
+	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
+		return 0
+	}
+	return lo
 }

@@ -8,7 +8,8 @@ import (
 
 // Node is an in-process broker a test can restart on the same data
 // directory and Kafka address, so that clients reconnect to it as to a
-// restarted server.
+// restarted server. With STRATA_TEST_CLUSTER it is node 1 of a cluster
+// as Start runs it; the other nodes keep running across a restart.
 type Node struct {
 	t   testing.TB
 	cfg broker.Config
@@ -26,6 +27,12 @@ func StartNode(t testing.TB, mutate ...func(*broker.Config)) *Node {
 	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
 	for _, m := range mutate {
 		m(&cfg)
+	}
+	if n := clusterSize(); n > 1 {
+		cfgs := clusterConfigs(t, cfg, n)
+		node := &Node{t: t, cfg: cfgs[0], b: startNodes(t, cfgs)[0]}
+		node.cfg.Listen = node.b.KafkaAddr() // a restart binds the same port
+		return node
 	}
 	n := &Node{t: t, cfg: cfg}
 	n.start()
@@ -58,9 +65,12 @@ func (n *Node) Addr() string { return n.cfg.Listen }
 // Restart closes the broker cleanly and starts it again.
 func (n *Node) Restart() {
 	n.t.Helper()
+	was := n.b
 	if err := n.b.Close(); err != nil {
 		n.t.Fatalf("close broker: %v", err)
 	}
 	n.b = nil
+	setNode1(was, nil)
 	n.start()
+	setNode1(nil, n.b)
 }

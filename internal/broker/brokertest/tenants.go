@@ -29,7 +29,9 @@ type Credential struct {
 }
 
 // AdminCall sends a JSON request to a node's admin API and decodes the
-// answer into out (if not nil); it returns the HTTP status.
+// answer into out (if not nil); it returns the HTTP status. A change
+// (not GET) that succeeded has reached every node of a test cluster when
+// it returns (SyncMetadata).
 func AdminCall(t testing.TB, httpAddr, method, path string, body, out any) int {
 	t.Helper()
 	var rd bytes.Buffer
@@ -49,6 +51,9 @@ func AdminCall(t testing.TB, httpAddr, method, path string, body, out any) int {
 		if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
 			t.Fatalf("admin %s %s: decode: %v", method, path, err)
 		}
+	}
+	if method != http.MethodGet && resp.StatusCode/100 == 2 {
+		SyncMetadata(t)
 	}
 	return resp.StatusCode
 }

@@ -601,6 +601,10 @@ func (b *Broker) internalAddr(advertisedHost string) string {
 // KafkaAddr is the bound Kafka listener address.
 func (b *Broker) KafkaAddr() string { return b.kafkaAddr.String() }
 
+// InternalAddr is the bound address of the inter-broker listener, "" if
+// the node has none.
+func (b *Broker) InternalAddr() string { return b.internalAddr("") }
+
 // HTTPAddr is the bound HTTP address.
 func (b *Broker) HTTPAddr() string { return b.httpAddr.String() }
 

@@ -220,7 +220,7 @@ func TestPeerMTLS(t *testing.T) {
 
 	// The inter-broker listener, where followers fetch: refused without a
 	// certificate of the peer CA, served with one.
-	internal := cl.Configs[survivor-1].InternalListen
+	internal := cl.Node(survivor).InternalAddr()
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)
 	pool.AddCert(rogueCA.Cert)

@@ -491,7 +491,7 @@ func TestControllerRequestsDuringOpen(t *testing.T) {
 	answered := make(chan *rpcResponse, 1)
 	go func() {
 		for ctx.Err() == nil {
-			if resp, _, err := call(ctx, q.listen[1], &rpcRequest{Kind: rpcInfo}); err == nil {
+			if resp, _, err := (&Store{}).call(ctx, q.listen[1], &rpcRequest{Kind: rpcInfo}); err == nil { // a zero Store dials without TLS
 				answered <- resp
 				return
 			}

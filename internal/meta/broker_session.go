@@ -100,7 +100,7 @@ func (bs *BrokerSession) Fatal() <-chan error { return bs.fatal }
 
 // heartbeat sends one heartbeat.
 func (bs *BrokerSession) heartbeat(ctx context.Context, shutdown bool) (*HeartbeatResult, error) {
-	hb := &BrokerHeartbeat{ID: bs.reg.ID, Epoch: bs.epoch, AppliedIndex: bs.s.raft.AppliedIndex(), WantShutdown: shutdown}
+	hb := &BrokerHeartbeat{ID: bs.reg.ID, Epoch: bs.epoch, AppliedIndex: bs.s.Image().Index, WantShutdown: shutdown}
 	resp, err := bs.s.callController(ctx, &rpcRequest{Kind: rpcHeartbeat, Heartbeat: hb})
 	if err == nil {
 		err = resp.Err.decode()

@@ -284,8 +284,11 @@ func (s *Store) tryReady(ctx context.Context) error {
 	if !s.cfg.isVoter() {
 		return nil
 	}
-	if s.raft.AppliedIndex() < resp.Index {
-		return fmt.Errorf("applied index %d is behind the controller's %d", s.raft.AppliedIndex(), resp.Index)
+	// The image's index, not raft's applied index: raft counts an entry
+	// applied once it hands it to the state machine, before the image
+	// holds it.
+	if idx := s.Image().Index; idx < resp.Index {
+		return fmt.Errorf("applied index %d is behind the controller's %d", idx, resp.Index)
 	}
 	return s.PersistClusterID()
 }

@@ -62,8 +62,8 @@ func setNode1(was, b *broker.Broker) {
 	}
 }
 
-// SyncMetadata waits until every node of every cluster Start runs has
-// applied the metadata log as far as the node furthest along, and brought
+// SyncMetadata waits until every node of every cluster Start or StartNode
+// runs has applied the metadata log as far as the node furthest along, and brought
 // its partitions in line. A metadata change (a topic, an ACL, a config, a
 // key) is acknowledged once the node that handled it has applied it; the
 // others apply it moments later, so a test that changes metadata through
@@ -157,6 +157,8 @@ func startNodes(t testing.TB, cfgs []broker.Config) []*broker.Broker {
 	// quorum still stands.
 	t.Cleanup(func() {
 		running.mu.Lock()
+		// This cluster's entry is nodes itself (setNode1 writes node 1
+		// into it): found by its backing array.
 		running.clusters = slices.DeleteFunc(running.clusters, func(c []*broker.Broker) bool { return &c[0] == &nodes[0] })
 		running.mu.Unlock()
 		var wg sync.WaitGroup

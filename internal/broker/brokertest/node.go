@@ -19,15 +19,7 @@ type Node struct {
 // StartNode starts a node as Start does; it is closed when the test ends.
 func StartNode(t testing.TB, mutate ...func(*broker.Config)) *Node {
 	t.Helper()
-	cfg := broker.DefaultConfig()
-	cfg.DataDir = t.TempDir()
-	cfg.Listen = "127.0.0.1:0"
-	cfg.HTTP = "127.0.0.1:0"
-	cfg.Logger = Logger()
-	cfg.Static = map[string]string{"group.initial.rebalance.delay.ms": "200"}
-	for _, m := range mutate {
-		m(&cfg)
-	}
+	cfg := baseConfig(t, mutate)
 	if n := clusterSize(); n > 1 {
 		cfgs := clusterConfigs(t, cfg, n)
 		node := &Node{t: t, cfg: cfgs[0], b: startNodes(t, cfgs)[0]}

@@ -122,7 +122,7 @@ func TestKcatTLS(t *testing.T) {
 	kcatRoundTrip(t, kcat, file)
 
 	clientCA := brokertest.NewCA(t, "client CA")
-	m := brokertest.Start(t, brokertest.WithTLS(t, ca, clientCA), func(cfg *broker.Config) { cfg.Auth = broker.AuthMTLS })
+	m := brokertest.Start(t, brokertest.WithTLS(t, ca, clientCA), brokertest.WithMTLS)
 	cert := clientCA.Issue(t, brokertest.CreateKey(t, m, brokertest.CreateTenant(t, m, "shop")).Key)
 	file = filepath.Join(t.TempDir(), "mtls.properties")
 	props = fmt.Sprintf("bootstrap.servers=%s\nsecurity.protocol=SSL\nssl.ca.location=%s\nssl.certificate.location=%s\nssl.key.location=%s\n",

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,7 +132,7 @@ func TestPeerAndHTTPTLSStartupErrors(t *testing.T) {
 	ca := brokertest.NewCA(t, "peer CA")
 	node := ca.Issue(t, "node-1")
 	other := ca.Issue(t, "node-2")
-	ctrl := freeLoopback(t)
+	ctrl := brokertest.FreeAddr(t)
 	cluster := []string{"--node-id", "1", "--controllers", "1@" + ctrl, "--controller-listen", ctrl,
 		"--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--internal-listen", "127.0.0.1:0"}
 	peer := func(cert, key, caFile string) []string {
@@ -193,14 +192,4 @@ http-tls-key: /etc/strata/http-key.pem
 		cfg.HTTPTLSCert != "/etc/strata/http.pem" || cfg.HTTPTLSKey != "/etc/strata/http-key.pem" {
 		t.Errorf("merged TLS settings: %+v", cfg)
 	}
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

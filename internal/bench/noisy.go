@@ -188,6 +188,10 @@ func runLoadProcess(ctx context.Context, exe string, nice int, c RunConfig, mech
 // runArgs renders c as the flags of `strata bench run` (cmd/strata's
 // workload flags).
 func runArgs(c RunConfig) []string {
+	throughput := "unlimited"
+	if c.MBps > 0 {
+		throughput = strconv.FormatFloat(c.MBps, 'f', -1, 64)
+	}
 	a := []string{
 		"--bootstrap", strings.Join(c.Bootstrap, ","),
 		"--topics", strconv.Itoa(c.Topics),
@@ -205,10 +209,7 @@ func runArgs(c RunConfig) []string {
 		"--duration", c.Duration.String(),
 		"--warmup", c.Warmup.String(),
 		"--drain", c.Drain.String(),
-		"--throughput", "unlimited",
-	}
-	if c.MBps > 0 {
-		a[len(a)-1] = strconv.FormatFloat(c.MBps, 'f', -1, 64)
+		"--throughput", throughput,
 	}
 	if c.Topic != "" {
 		a = append(a, "--topic", c.Topic)

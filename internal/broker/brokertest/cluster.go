@@ -109,7 +109,7 @@ func clusterConfigs(t testing.TB, cfg broker.Config, n int) []broker.Config {
 	var voters []meta.Voter
 	ctrl := make([]string, n)
 	for i := range n {
-		ctrl[i] = freeAddr(t)
+		ctrl[i] = FreeAddr(t)
 		voters = append(voters, meta.Voter{ID: int32(i + 1), Addr: ctrl[i]})
 	}
 	cfgs := make([]broker.Config, n)
@@ -273,12 +273,12 @@ func (cl *Cluster) JoinConfig(id int32, mutate ...func(*broker.Config)) broker.C
 	return c
 }
 
-// freeAddr returns a loopback address whose port is free now, for a
+// FreeAddr returns a loopback address whose port is free now, for a
 // listener that must be named before it binds (a voter of the controller
 // quorum, whose address every node is given). It prefers a port below the
 // kernel's ephemeral range: no outgoing connection, of these nodes or of
 // other processes, can take one of those before the node binds it.
-func freeAddr(t testing.TB) string {
+func FreeAddr(t testing.TB) string {
 	t.Helper()
 	if lo := ephemeralPortsFrom(); lo > 10_000 {
 		for range 50 {

@@ -25,7 +25,7 @@ func TestBenchNoisySmoke(t *testing.T) {
 	}
 	out := filepath.Join(dir, "out")
 	mustStrata(t, "bench", "noisy", "--strata-bin", bin, "--out", out, "--work-dir", dir,
-		"--quota-mbps", "1", "--duration", "3s", "--warmup", "1s", "--partitions", "2")
+		"--quota-mbps", "1", "--duration", "3s", "--warmup", "1s", "--partitions", "2", "--rounds", "2")
 	raw, err := os.ReadFile(filepath.Join(out, "noisy.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -41,5 +41,22 @@ func TestBenchNoisySmoke(t *testing.T) {
 	}
 	if res.BAlone.E2E.Count == 0 || res.BShared.E2E.Count == 0 {
 		t.Errorf("no end-to-end latency of B measured")
+	}
+	if len(res.Rounds) != 2 {
+		t.Fatalf("%d rounds, want 2", len(res.Rounds))
+	}
+	// The pooled histograms hold every round's records.
+	for name, pooled := range map[string]uint64{"alone": res.BAlone.E2E.Count, "with A": res.BShared.E2E.Count} {
+		var sum uint64
+		for _, r := range res.Rounds {
+			if name == "alone" {
+				sum += r.BAlone.E2E.Count
+			} else {
+				sum += r.BShared.E2E.Count
+			}
+		}
+		if pooled != sum {
+			t.Errorf("B %s: pooled %d latencies, the rounds %d", name, pooled, sum)
+		}
 	}
 }

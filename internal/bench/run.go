@@ -64,6 +64,10 @@ type RunResult struct {
 	ClientCPUSeconds float64        `json:"client_cpu_s"` // this process, during the run
 	FirstError       string         `json:"first_error,omitempty"`
 	Notes            []string       `json:"notes,omitempty"`
+
+	// e2eHist and ackHist are the histograms E2E and Ack summarise, for
+	// pooling runs; nil in a result read back from JSON.
+	e2eHist, ackHist *Histogram
 }
 
 func (c *RunConfig) workload(partitions int) Workload {
@@ -259,6 +263,7 @@ func (st *runState) result(cfg *RunConfig) *RunResult {
 		AckRateMBps: float64(st.bytesAckedDuringWin.Load()) / MB / win,
 		OutMBps:     float64(st.consumedBytesInWin.Load()) / MB / win,
 		E2E:         st.e2e.Summary(), Ack: st.ack.Summary(),
+		e2eHist: st.e2e, ackHist: st.ack,
 	}
 	if c := res.Consumed - st.foreign.Load(); c < res.Acked {
 		res.Missing = res.Acked - c

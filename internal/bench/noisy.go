@@ -66,9 +66,10 @@ type NoisyConfig struct {
 // NoisyResult is what the benchmark measured.
 type NoisyResult struct {
 	QuotaMBps float64 `json:"quota_mb_s"`
-	// BAlone and BShared pool B's rounds alone and with A: summed counts,
-	// mean rates and latencies of the pooled histograms. AShared averages
-	// A's rounds (rates and latency figures alike).
+	// BAlone, BShared and AShared pool each condition's rounds (poolRuns):
+	// summed counts, mean rates, and latencies of the merged histograms;
+	// A's latencies are the mean of each figure when its clients ran in a
+	// process of their own, which hands back summaries only.
 	BAlone  *RunResult   `json:"b_alone"`
 	BShared *RunResult   `json:"b_with_a"`
 	AShared *RunResult   `json:"a_at_10x"`

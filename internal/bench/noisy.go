@@ -158,6 +158,7 @@ func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
 		return a, b, nil
 	}
 	res := &NoisyResult{QuotaMBps: cfg.QuotaMBps}
+	var bAlone, bShared, aShared []*RunResult
 	for r := range rounds {
 		var nr NoisyRound
 		var err error
@@ -173,27 +174,23 @@ func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		nr.BP99Rise = nr.BShared.E2E.P99Ms/nr.BAlone.E2E.P99Ms - 1
+		nr.BP99Rise = p99Rise(nr.BAlone, nr.BShared)
 		progress(fmt.Sprintf("round %d/%d: B's p99 %.2f ms alone, %.2f ms with A (%+.1f%%); A acknowledged %.2f MB/s",
 			r+1, rounds, nr.BAlone.E2E.P99Ms, nr.BShared.E2E.P99Ms, 100*nr.BP99Rise, nr.AShared.AckRateMBps))
 		res.Rounds = append(res.Rounds, nr)
+		bAlone, bShared, aShared = append(bAlone, nr.BAlone), append(bShared, nr.BShared), append(aShared, nr.AShared)
 	}
-	pick := func(f func(NoisyRound) *RunResult) []*RunResult {
-		var rs []*RunResult
-		for _, nr := range res.Rounds {
-			rs = append(rs, f(nr))
-		}
-		return rs
-	}
-	res.BAlone = poolRuns(pick(func(nr NoisyRound) *RunResult { return nr.BAlone }))
-	res.BShared = poolRuns(pick(func(nr NoisyRound) *RunResult { return nr.BShared }))
-	res.AShared = poolRuns(pick(func(nr NoisyRound) *RunResult { return nr.AShared }))
+	res.BAlone, res.BShared, res.AShared = poolRuns(bAlone), poolRuns(bShared), poolRuns(aShared)
 	res.AQuotaError = res.AShared.AckRateMBps/cfg.QuotaMBps - 1
-	res.BP99Rise = res.BShared.E2E.P99Ms/res.BAlone.E2E.P99Ms - 1
+	res.BP99Rise = p99Rise(res.BAlone, res.BShared)
 	res.AHeld = math.Abs(res.AQuotaError) <= 0.10
 	res.BUnharmed = res.BP99Rise < 0.20
 	return res, nil
 }
+
+// p99Rise is with's p99 end-to-end latency against alone's,
+// (with - alone) / alone.
+func p99Rise(alone, with *RunResult) float64 { return with.E2E.P99Ms/alone.E2E.P99Ms - 1 }
 
 // poolRuns combines runs of one workload over equal windows: counts are
 // summed, rates averaged, and latencies are those of the merged histograms
@@ -350,7 +347,7 @@ func WriteNoisyMarkdown(r *NoisyResult) string {
 	}
 	row(fmt.Sprintf("B alone, %d rounds pooled", len(r.Rounds)), r.BAlone)
 	row(fmt.Sprintf("B with A, %d rounds pooled", len(r.Rounds)), r.BShared)
-	row("A at 10x its quota, mean of rounds", r.AShared)
+	row(fmt.Sprintf("A at 10x its quota, %d rounds pooled", len(r.Rounds)), r.AShared)
 	for i, nr := range r.Rounds {
 		fmt.Fprintf(&b, "| round %d: B alone / with A | | | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f (%+.0f%%) | %.2f / %.2f |\n", i+1,
 			nr.BAlone.E2E.P50Ms, nr.BShared.E2E.P50Ms, nr.BAlone.E2E.P95Ms, nr.BShared.E2E.P95Ms,

@@ -29,13 +29,27 @@ const maxReadAttempts = 3
 // allow. Only a read that lost to concurrent truncations twice keeps the
 // lock while it reads.
 func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) ([]byte, error) {
+	return l.ReadWith(nil, offset, maxBytes, maxOffset, minOne)
+}
+
+// Alloc returns a buffer of length n for a read to fill. A read may take
+// several and keep only the last (a window that had to grow); the caller
+// owns them all, and may reuse them once it no longer needs what the read
+// returned. Nil allocates with make.
+type Alloc func(n int) []byte
+
+// ReadWith is Read into buffers from alloc.
+func (l *Log) ReadWith(alloc Alloc, offset int64, maxBytes int, maxOffset int64, minOne bool) ([]byte, error) {
+	if alloc == nil {
+		alloc = func(n int) []byte { return make([]byte, n) }
+	}
 	maxBytes = max(maxBytes, 0)
 	for attempt := 1; ; attempt++ {
 		final := attempt == maxReadAttempts
 		if final {
 			l.mu.RLock()
 		}
-		out, stale, err := l.readOnce(offset, maxBytes, maxOffset, minOne, final)
+		out, stale, err := l.readOnce(alloc, offset, maxBytes, maxOffset, minOne, final)
 		if final {
 			l.mu.RUnlock()
 		}
@@ -51,7 +65,7 @@ func (l *Log) Read(offset int64, maxBytes int, maxOffset int64, minOne bool) ([]
 // readOnce plans and runs one read attempt. stale reports that a
 // truncation ran meanwhile, so the result must be discarded. With locked,
 // the caller holds mu's read lock for the whole attempt.
-func (l *Log) readOnce(offset int64, maxBytes int, maxOffset int64, minOne, locked bool) (out []byte, stale bool, err error) {
+func (l *Log) readOnce(alloc Alloc, offset int64, maxBytes int, maxOffset int64, minOne, locked bool) (out []byte, stale bool, err error) {
 	var p readPlan
 	if locked {
 		p, err = l.planReadLocked(offset, maxBytes)
@@ -61,7 +75,7 @@ func (l *Log) readOnce(offset int64, maxBytes int, maxOffset int64, minOne, lock
 	if err != nil || p.seg == nil {
 		return nil, false, err
 	}
-	out, err = p.read(offset, int64(maxBytes), maxOffset, minOne)
+	out, err = p.read(alloc, offset, int64(maxBytes), maxOffset, minOne)
 	p.seg.release()
 	if l.truncations.Load() != p.gen {
 		return nil, true, nil
@@ -118,8 +132,8 @@ func (l *Log) planReadLocked(offset int64, maxBytes int) (readPlan, error) {
 }
 
 // read executes the plan without locks.
-func (p *readPlan) read(offset, maxBytes, maxOffset int64, minOne bool) ([]byte, error) {
-	w := readWindow{f: p.seg.file, end: p.end}
+func (p *readPlan) read(alloc Alloc, offset, maxBytes, maxOffset int64, minOne bool) ([]byte, error) {
+	w := readWindow{f: p.seg.file, end: p.end, alloc: alloc}
 	if _, err := w.get(p.from, p.from+p.first, p.from, 0); err != nil {
 		return nil, err
 	}
@@ -197,10 +211,11 @@ func corruptAt(err error, pos int64) error {
 
 // readWindow buffers a span of a segment file for a read.
 type readWindow struct {
-	f   File
-	end int64 // never read at or past it
-	buf []byte
-	at  int64 // file position of buf[0]
+	f     File
+	end   int64 // never read at or past it
+	alloc Alloc
+	buf   []byte
+	at    int64 // file position of buf[0]
 }
 
 // header parses the batch header at pos and checks that the batch lies
@@ -228,7 +243,7 @@ func (w *readWindow) get(from, to, keep, hint int64) ([]byte, error) {
 		return w.buf[from-w.at : to-w.at], nil
 	}
 	hi := min(max(to, keep+hint), w.end)
-	nb := make([]byte, hi-keep)
+	nb := w.alloc(int(hi - keep))
 	lo := keep
 	if keep >= w.at && keep < w.at+int64(len(w.buf)) {
 		lo += int64(copy(nb, w.buf[keep-w.at:]))

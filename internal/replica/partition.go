@@ -343,13 +343,14 @@ func (p *Partition) LastStableOffset() int64 {
 // Read returns whole batches from offset up to the high watermark, within
 // maxBytes unless minOne lets the first batch exceed it (read_uncommitted).
 func (p *Partition) Read(offset int64, maxBytes int, minOne bool) (Fetched, error) {
-	return p.ReadIsolated(offset, maxBytes, minOne, false)
+	return p.ReadIsolated(nil, offset, maxBytes, minOne, false)
 }
 
-// ReadIsolated is Read; with committed (read_committed) it stops at the
-// last stable offset and lists the aborted transactions overlapping what
-// it returns, so that the reader can drop their records.
-func (p *Partition) ReadIsolated(offset int64, maxBytes int, minOne, committed bool) (Fetched, error) {
+// ReadIsolated is Read into buffers from alloc (log.Log.ReadWith); with
+// committed (read_committed) it stops at the last stable offset and lists
+// the aborted transactions overlapping what it returns, so that the
+// reader can drop their records.
+func (p *Partition) ReadIsolated(alloc log.Alloc, offset int64, maxBytes int, minOne, committed bool) (Fetched, error) {
 	hw := p.hw.Load()
 	lso := min(p.log.FirstUnstableOffset(), hw)
 	f := Fetched{HighWatermark: hw, LastStable: lso, LogStartOffset: p.log.LogStartOffset()}
@@ -363,7 +364,7 @@ func (p *Partition) ReadIsolated(offset int64, maxBytes int, minOne, committed b
 	if offset > upper && offset <= p.log.LogEndOffset() {
 		return f, nil // above the watermark but not out of range: nothing visible yet
 	}
-	recs, err := p.log.Read(offset, maxBytes, upper, minOne)
+	recs, err := p.log.ReadWith(alloc, offset, maxBytes, upper, minOne)
 	if err != nil {
 		return f, readError(err, offset, f.LogStartOffset, hw)
 	}

@@ -78,14 +78,14 @@ func TestReadCommitted(t *testing.T) {
 			if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != txn.BaseOffset || hw != 7 {
 				t.Fatalf("lso %d, hw %d; want %d, 7", lso, hw, txn.BaseOffset)
 			}
-			f, err := p.ReadIsolated(0, 1<<20, true, true)
+			f, err := p.ReadIsolated(nil, 0, 1<<20, true, true)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if got := offsetsIn(t, f.Records); len(got) != 1 || got[0] != 0 || f.LastStable != 2 || f.HighWatermark != 7 {
 				t.Fatalf("read_committed before the marker: batches %v, %+v", got, f)
 			}
-			if f, _ := p.ReadIsolated(2, 1<<20, true, true); len(f.Records) != 0 {
+			if f, _ := p.ReadIsolated(nil, 2, 1<<20, true, true); len(f.Records) != 0 {
 				t.Fatalf("read_committed at the LSO returned %d bytes", len(f.Records))
 			}
 			f, _ = p.Read(0, 1<<20, true)
@@ -100,7 +100,7 @@ func TestReadCommitted(t *testing.T) {
 			if lso, hw := p.LastStableOffset(), p.HighWatermark(); lso != 8 || hw != 8 {
 				t.Fatalf("after the marker lso %d, hw %d", lso, hw)
 			}
-			f, _ = p.ReadIsolated(0, 1<<20, true, true)
+			f, _ = p.ReadIsolated(nil, 0, 1<<20, true, true)
 			if got := offsetsIn(t, f.Records); len(got) != 6 {
 				t.Fatalf("read_committed after the marker: batches %v", got)
 			}
@@ -113,7 +113,7 @@ func TestReadCommitted(t *testing.T) {
 			}
 			// A read that starts after the marker lists nothing.
 			mustAppend(t, p, batch(-1, -1, -1, 1, false)) // 8
-			if f, _ := p.ReadIsolated(8, 1<<20, true, true); len(f.Records) == 0 || len(f.Aborted) != 0 {
+			if f, _ := p.ReadIsolated(nil, 8, 1<<20, true, true); len(f.Records) == 0 || len(f.Aborted) != 0 {
 				t.Fatalf("aborted after the marker: %+v", f.Aborted)
 			}
 			if f, _ := p.Read(0, 1<<20, true); f.Aborted != nil {

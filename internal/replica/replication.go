@@ -39,6 +39,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/strata-db/strata/internal/log"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/record"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -243,6 +244,8 @@ type FollowerFetch struct {
 	// given (older fetch versions), and then the follower is never
 	// proposed for the ISR (Manager.isrEligible).
 	BrokerEpoch int64
+	// Alloc supplies the read's buffers (log.Log.ReadWith); nil: make.
+	Alloc log.Alloc
 }
 
 // FollowerRead is the leader's answer to a follower.
@@ -269,7 +272,7 @@ func (p *Partition) ReadForFollower(f FollowerFetch, maxBytes int) (FollowerRead
 	if err := p.checkFollowerFetch(&f, &out); err != nil || out.DivergingEpoch >= 0 {
 		return out, err
 	}
-	recs, err := p.log.Read(f.Offset, maxBytes, p.log.LogEndOffset(), true)
+	recs, err := p.log.ReadWith(f.Alloc, f.Offset, maxBytes, p.log.LogEndOffset(), true)
 	out.HighWatermark, out.LogStartOffset, out.LogEndOffset = p.hw.Load(), p.log.LogStartOffset(), p.log.LogEndOffset()
 	if err != nil {
 		return out, readError(err, f.Offset, out.LogStartOffset, out.LogEndOffset)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/strata-db/strata/internal/bufpool"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -61,7 +62,15 @@ type Request struct {
 	// others (a long poll, replication, the metadata quorum), which does
 	// not count against the tenant's request time share.
 	Waited time.Duration
+	// afterResponse runs once the handler returned and its response is
+	// encoded (AfterResponse).
+	afterResponse []func()
 }
+
+// AfterResponse runs f once the handler has returned and its response is
+// encoded into a frame of its own: for a handler to take back buffers the
+// response referred to (a fetch's read buffers).
+func (r *Request) AfterResponse(f func()) { r.afterResponse = append(r.afterResponse, f) }
 
 // pending is a request waiting for the processor, or a response prepared by
 // the reader itself (an ApiVersions version mismatch).
@@ -75,6 +84,9 @@ type pending struct {
 	// held is what the request holds of the server's queued bytes
 	// (limits.go), released once it is handled.
 	held int64
+	// pooled is the request's frame when it came from bufpool, put back
+	// once the request is handled (readOne).
+	pooled []byte
 }
 
 // conn runs one connection as three goroutines connected by bounded
@@ -192,9 +204,14 @@ func (c *conn) logReadEnd(err error) {
 	}
 }
 
+// pooledFrameMin is the smallest produce request read into a pooled
+// buffer.
+const pooledFrameMin = 1 << 10
+
 func (c *conn) readOne(ctx context.Context, br *bufio.Reader) (pending, error) {
 	var held int64
-	frame, err := c.readFrameHeld(ctx, br, c.srv.cfg.MaxRequestBytes, "socket.request.max.bytes", &held)
+	var pooled bool
+	frame, err := c.readFrameHeld(ctx, br, c.srv.cfg.MaxRequestBytes, "socket.request.max.bytes", &held, &pooled)
 	if err != nil {
 		c.srv.limits.release(held)
 		return pending{}, err
@@ -205,19 +222,29 @@ func (c *conn) readOne(ctx context.Context, br *bufio.Reader) (pending, error) {
 		return pending{}, err
 	}
 	p.held = held
+	if pooled {
+		p.pooled = frame
+	}
 	return p, nil
 }
 
 // readFrame reads one size-prefixed frame of at most limit bytes (the
 // config limitName).
 func (c *conn) readFrame(br *bufio.Reader, limit int32, limitName string) ([]byte, error) {
-	return c.readFrameHeld(context.Background(), br, limit, limitName, nil)
+	return c.readFrameHeld(context.Background(), br, limit, limitName, nil, nil)
 }
 
 // readFrameHeld is readFrame; with held, the body is read only once the
 // server's queued bytes have room for it (limits.go), and held is set to
-// what it took.
-func (c *conn) readFrameHeld(ctx context.Context, br *bufio.Reader, limit int32, limitName string, held *int64) ([]byte, error) {
+// what it took. With pooled, a large produce request is read into a buffer
+// from bufpool, and pooled is set.
+//
+// Only produce frames are pooled: decoded requests alias their frame's
+// bytes (kmsg copies strings, not byte fields), and a produce request's
+// records are written to the log and dropped when the handler returns,
+// while other requests' bytes may live on (a group member's metadata, for
+// one).
+func (c *conn) readFrameHeld(ctx context.Context, br *bufio.Reader, limit int32, limitName string, held *int64, pooled *bool) ([]byte, error) {
 	c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	// Shutdown marks the server stopping before it sets a past read
 	// deadline; checking after setting ours means a deadline set between
@@ -242,7 +269,12 @@ func (c *conn) readFrameHeld(ctx context.Context, br *bufio.Reader, limit int32,
 		// Waiting for room may take long: the body's deadline starts now.
 		c.nc.SetReadDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
 	}
-	frame := make([]byte, size)
+	var frame []byte
+	if pooled != nil && size >= pooledFrameMin && isProduce(br) {
+		frame, *pooled = bufpool.Get(int(size))[:size], true
+	} else {
+		frame = make([]byte, size)
+	}
 	if _, err := io.ReadFull(br, frame); err != nil {
 		if errors.Is(err, io.EOF) {
 			err = fmt.Errorf("%w: truncated frame", io.ErrUnexpectedEOF)
@@ -251,6 +283,13 @@ func (c *conn) readFrameHeld(ctx context.Context, br *bufio.Reader, limit int32,
 	}
 	c.srv.metrics.bytesIn.Add(float64(size + 4))
 	return frame, nil
+}
+
+// isProduce reports whether the frame br is at, of at least 2 bytes, is a
+// produce request.
+func isProduce(br *bufio.Reader) bool {
+	key, err := br.Peek(2)
+	return err == nil && binary.BigEndian.Uint16(key) == produceKey
 }
 
 func (c *conn) decode(frame []byte) (pending, error) {
@@ -332,6 +371,14 @@ func (c *conn) process(ctx context.Context) {
 			frame, err = c.handle(ctx, &p)
 		}
 		c.srv.limits.release(p.held)
+		// Handled and its response encoded: nothing refers to the request's
+		// buffers any more.
+		for _, f := range p.req.afterResponse {
+			f()
+		}
+		if p.pooled != nil {
+			bufpool.Put(p.pooled)
+		}
 		if !p.backsOff {
 			c.holdBack(ctx, p.req.Throttle) // before the response: older clients
 		}
@@ -379,7 +426,7 @@ func (c *conn) handle(ctx context.Context, p *pending) (frame []byte, err error)
 func encodeResponse(r *Request, resp kmsg.Response) []byte {
 	resp.SetVersion(r.Version)
 	flexibleHeader := resp.IsFlexible() && r.Key != apiVersionsKey
-	buf := appendResponseHeader(getFrame(256+r.ResponseSizeHint), r.CorrelationID, flexibleHeader)
+	buf := appendResponseHeader(bufpool.Get(256+r.ResponseSizeHint), r.CorrelationID, flexibleHeader)
 	buf = resp.AppendTo(buf)
 	finishFrame(buf, 0)
 	return buf
@@ -405,14 +452,17 @@ func (c *conn) write() {
 			continue
 		}
 		c.srv.metrics.bytesOut.Add(float64(len(frame)))
-		putFrame(frame) // written (or copied into bw): no longer referenced
+		bufpool.Put(frame) // written (or copied into bw): no longer referenced
 	}
 	if !failed {
 		bw.Flush()
 	}
 }
 
-const apiVersionsKey = 18
+const (
+	produceKey     = 0
+	apiVersionsKey = 18
+)
 
 // unsupportedApiVersions answers an ApiVersions request of a version we do
 // not serve: a v0 response with UNSUPPORTED_VERSION and our versions, which

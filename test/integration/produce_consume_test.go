@@ -144,3 +144,89 @@ func checkSame(t *testing.T, sent, got map[pos]*kgo.Record) {
 		}
 	}
 }
+
+// TestConcurrentRoundTrip produces from several clients at once while
+// several consumers read the topic as it fills, and checks every byte each
+// consumer got. Produce request frames and fetch read buffers are pooled
+// (internal/bufpool) and reused as soon as a request is handled: a buffer
+// put back while something still referred to it would show here as
+// records that differ, or batches that fail their CRC.
+func TestConcurrentRoundTrip(t *testing.T) {
+	b := brokertest.Start(t)
+	adm := brokertest.Admin(t, b.KafkaAddr())
+	const topic, producers, consumers = "concurrent-roundtrip", 3, 3
+	perProducer := 10000
+	if testing.Short() {
+		perProducer = 2000
+	}
+	total := producers * perProducer
+	brokertest.CreateTopic(t, adm, topic, 6, nil)
+	// Plain goroutines, not parallel subtests: -parallel may be lower
+	// than the clients, and consumers holding every slot would wait for
+	// producers that never start.
+	var (
+		mu   sync.Mutex
+		sent = map[pos]*kgo.Record{}
+		got  [consumers]map[pos]*kgo.Record
+		errs = make(chan error, producers+consumers)
+		wg   sync.WaitGroup
+	)
+	fail := func(err error) { // the first error of each client is enough
+		select {
+		case errs <- err:
+		default:
+		}
+	}
+	ctx := brokertest.Context(t, 2*time.Minute)
+	for i := range producers {
+		rng := rand.New(rand.NewPCG(uint64(i), 1))
+		cl := brokertest.Client(t, b.KafkaAddr(), kgo.DefaultProduceTopic(topic), kgo.RequiredAcks(kgo.AllISRAcks()),
+			kgo.ProducerLinger(5*time.Millisecond))
+		wg.Go(func() {
+			for j := range perProducer {
+				r := &kgo.Record{Key: fmt.Appendf(nil, "p%d-%d", i, j), Value: randomValue(rng, j)}
+				cl.Produce(ctx, r, func(r *kgo.Record, err error) {
+					if err != nil {
+						fail(fmt.Errorf("produce: %w", err))
+						return
+					}
+					mu.Lock()
+					sent[pos{r.Partition, r.Offset}] = r
+					mu.Unlock()
+				})
+			}
+			if err := cl.Flush(ctx); err != nil {
+				fail(fmt.Errorf("flush: %w", err))
+			}
+		})
+	}
+	for i := range consumers {
+		cl := brokertest.Client(t, b.KafkaAddr(), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+			kgo.FetchMaxWait(200*time.Millisecond))
+		got[i] = make(map[pos]*kgo.Record, total)
+		wg.Go(func() {
+			for len(got[i]) < total {
+				fs := cl.PollFetches(ctx)
+				if err := ctx.Err(); err != nil {
+					fail(fmt.Errorf("consumer %d: %d of %d records: %w", i, len(got[i]), total, err))
+					return
+				}
+				var ferr error
+				fs.EachError(func(topic string, p int32, err error) { ferr = fmt.Errorf("fetch %s/%d: %w", topic, p, err) })
+				if ferr != nil {
+					fail(ferr)
+					return
+				}
+				fs.EachRecord(func(r *kgo.Record) { got[i][pos{r.Partition, r.Offset}] = r })
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for i := range consumers {
+		checkSame(t, sent, got[i])
+	}
+}

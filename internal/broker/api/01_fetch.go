@@ -31,6 +31,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/strata-db/strata/internal/bufpool"
+	"github.com/strata-db/strata/internal/log"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
 	"github.com/strata-db/strata/internal/wire"
@@ -81,10 +83,11 @@ func (h *Handlers) fetch(ctx context.Context, r *wire.Request) (kmsg.Response, e
 		waiter = plan.session.waiter
 		drain(waiter)
 	}
-	reads := h.readAll(r, req, plan.parts, waiter)
+	alloc := pooledReads(r)
+	reads := h.readAll(r, req, plan.parts, waiter, alloc)
 	if !enough(reads, req.MinBytes) && req.MaxWaitMillis > 0 {
 		start := time.Now()
-		reads = h.waitForData(ctx, r, req, &plan, reads)
+		reads = h.waitForData(ctx, r, req, &plan, reads, alloc)
 		r.Waited += time.Since(start) // a long poll is not the tenant's request time
 	}
 	hadData := h.buildFetchResponse(resp, r.Version, &plan, reads)
@@ -128,9 +131,27 @@ func drain(w *replica.Waiter) {
 // isolationReadCommitted is FetchRequest.IsolationLevel for read_committed.
 const isolationReadCommitted = 1
 
-// readAll reads every planned partition within the response's byte budget.
-// With a waiter, each partition read is first watched by it.
-func (h *Handlers) readAll(r *wire.Request, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter) []partRead {
+// pooledReads returns an Alloc for a fetch's log reads whose buffers go
+// back to bufpool once r's response is encoded: the response frame has
+// its own copy of the records by then.
+func pooledReads(r *wire.Request) log.Alloc {
+	var bufs [][]byte
+	r.AfterResponse(func() {
+		for _, b := range bufs {
+			bufpool.Put(b)
+		}
+	})
+	return func(n int) []byte {
+		b := bufpool.Get(n)[:n]
+		bufs = append(bufs, b)
+		return b
+	}
+}
+
+// readAll reads every planned partition within the response's byte budget,
+// into buffers from alloc. With a waiter, each partition read is first
+// watched by it.
+func (h *Handlers) readAll(r *wire.Request, req *kmsg.FetchRequest, parts []*fetchPart, waiter *replica.Waiter, alloc log.Alloc) []partRead {
 	im := h.cfg.Meta.Image()
 	anyReplica := r.Version >= 11
 	rackOf := func(id int32) (string, bool) {
@@ -169,7 +190,7 @@ func (h *Handlers) readAll(r *wire.Request, req *kmsg.FetchRequest, parts []*fet
 			rd.f = replica.Fetched{HighWatermark: rd.p.HighWatermark(), LastStable: rd.p.LastStableOffset(), LogStartOffset: rd.p.LogStartOffset()}
 			continue
 		}
-		rd.f, rd.err = rd.p.ReadIsolated(fp.offset, max(limit, 0), minOne, committed)
+		rd.f, rd.err = rd.p.ReadIsolated(alloc, fp.offset, max(limit, 0), minOne, committed)
 		if rd.err != nil && !fp.leader && fp.offset > rd.p.LogEndOffset() {
 			// A follower behind the leader the consumer came from (KIP-392
 			// case 2): retriable, unlike OFFSET_OUT_OF_RANGE, which would
@@ -225,7 +246,7 @@ func enough(reads []partRead, minBytes int32) bool {
 // append, until MinBytes is reached, MaxWaitMillis passes or the server
 // stops. A fetch without a session watches its partitions only while it
 // waits.
-func (h *Handlers) waitForData(ctx context.Context, r *wire.Request, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead) []partRead {
+func (h *Handlers) waitForData(ctx context.Context, r *wire.Request, req *kmsg.FetchRequest, plan *fetchPlan, reads []partRead, alloc log.Alloc) []partRead {
 	waiter := replica.NewWaiter()
 	if plan.session != nil {
 		waiter = plan.session.waiter
@@ -240,14 +261,14 @@ func (h *Handlers) waitForData(ctx context.Context, r *wire.Request, req *kmsg.F
 		}()
 		// Data may arrive between the first read and the watch: read again
 		// once watching.
-		reads = h.readAll(r, req, plan.parts, waiter)
+		reads = h.readAll(r, req, plan.parts, waiter, alloc)
 	}
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	for !enough(reads, req.MinBytes) {
 		select {
 		case <-waiter.C:
-			reads = h.readAll(r, req, plan.parts, waiter)
+			reads = h.readAll(r, req, plan.parts, waiter, alloc)
 		case <-timer.C:
 			return reads
 		case <-ctx.Done():

@@ -22,6 +22,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/strata-db/strata/internal/log"
 	"github.com/strata-db/strata/internal/meta"
 	"github.com/strata-db/strata/internal/replica"
 	"github.com/strata-db/strata/internal/wire"
@@ -68,9 +69,10 @@ func (h *Handlers) replicaFetch(ctx context.Context, r *wire.Request, req *kmsg.
 		}
 	}
 	from := fetchingReplica{id: id, epoch: epoch}
-	h.readReplica(im, tenantOf(r), r.Version, req, from, reads)
+	alloc := pooledReads(r)
+	h.readReplica(im, tenantOf(r), r.Version, req, from, reads, alloc)
 	if replicaBytes(reads) < int(req.MinBytes) && req.MaxWaitMillis > 0 {
-		h.waitReplica(ctx, im, tenantOf(r), r.Version, req, from, reads)
+		h.waitReplica(ctx, im, tenantOf(r), r.Version, req, from, reads, alloc)
 	}
 	h.metrics.replicaBytes.Add(float64(replicaBytes(reads)))
 	for i := range reads {
@@ -108,7 +110,7 @@ func replicaPartition(rd *replicaRead) kmsg.FetchResponseTopicPartition {
 
 // readReplica reads every partition of a replica fetch within the
 // response's byte budget.
-func (h *Handlers) readReplica(im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, from fetchingReplica, reads []replicaRead) {
+func (h *Handlers) readReplica(im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, from fetchingReplica, reads []replicaRead, alloc log.Alloc) {
 	remaining := max(int(req.MaxBytes), 1)
 	i := 0
 	for _, rt := range req.Topics {
@@ -123,6 +125,7 @@ func (h *Handlers) readReplica(im *meta.Image, tenant meta.TenantID, version int
 			rd.f, rd.err = rd.p.ReadForFollower(replica.FollowerFetch{
 				Replica: from.id, BrokerEpoch: from.epoch, Offset: rp.FetchOffset,
 				LastFetchedEpoch: lastFetchedEpoch(version, rp.LastFetchedEpoch), CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+				Alloc: alloc,
 			}, max(limit, 1))
 			remaining -= len(rd.f.Records)
 		}
@@ -171,7 +174,7 @@ func replicaBytes(reads []replicaRead) int {
 
 // waitReplica long-polls a replica fetch: it reads again on every append
 // to one of its partitions until MinBytes, MaxWaitMillis or shutdown.
-func (h *Handlers) waitReplica(ctx context.Context, im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, from fetchingReplica, reads []replicaRead) {
+func (h *Handlers) waitReplica(ctx context.Context, im *meta.Image, tenant meta.TenantID, version int16, req *kmsg.FetchRequest, from fetchingReplica, reads []replicaRead, alloc log.Alloc) {
 	w := replica.NewWaiter()
 	var watched []*replica.Partition
 	for _, rd := range reads {
@@ -188,11 +191,11 @@ func (h *Handlers) waitReplica(ctx context.Context, im *meta.Image, tenant meta.
 	timer := time.NewTimer(time.Duration(req.MaxWaitMillis) * time.Millisecond)
 	defer timer.Stop()
 	// An append between the first read and the watch: read again now.
-	h.readReplica(im, tenant, version, req, from, reads)
+	h.readReplica(im, tenant, version, req, from, reads, alloc)
 	for replicaBytes(reads) < int(req.MinBytes) {
 		select {
 		case <-w.C:
-			h.readReplica(h.cfg.Meta.Image(), tenant, version, req, from, reads)
+			h.readReplica(h.cfg.Meta.Image(), tenant, version, req, from, reads, alloc)
 		case <-timer.C:
 			return
 		case <-ctx.Done():

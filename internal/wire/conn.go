@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"runtime/debug"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -93,7 +94,8 @@ type pending struct {
 // channels: read and decode -> handle, in order -> encode and write. Reading
 // ahead and writing behind overlap I/O with handling while handling stays
 // sequential, so responses go out in request order and produce requests on
-// one connection are appended in order.
+// one connection are appended in order. When no request waits, the
+// processor writes its response itself (send).
 type conn struct {
 	srv  *Server
 	nc   net.Conn
@@ -115,6 +117,15 @@ type conn struct {
 	reqs chan pending  // reader -> processor
 	out  chan []byte   // processor -> writer
 	done chan struct{} // closed when the processor stops
+
+	// wmu serialises writes to nc. The processor writes a response itself
+	// when nothing is queued before it and no request waits to be handled,
+	// which saves a goroutine hand-off (and often a thread wake-up) per
+	// request; otherwise it queues the frame for the writer and goes on.
+	wmu     sync.Mutex
+	bw      *bufio.Writer
+	queued  int  // frames in out, not yet written
+	wfailed bool // a write failed: the connection is closing
 }
 
 func (c *conn) serve(ctx context.Context) {
@@ -148,6 +159,7 @@ func (c *conn) serve(ctx context.Context) {
 	defer release()
 	c.reqs = make(chan pending, c.srv.cfg.MaxQueuedRequests)
 	c.out = make(chan []byte, c.srv.cfg.MaxQueuedRequests)
+	c.bw = bufio.NewWriterSize(c.nc, 64<<10)
 	c.done = make(chan struct{})
 	writerDone := make(chan struct{})
 	go func() {
@@ -360,7 +372,7 @@ func (c *conn) process(ctx context.Context) {
 	for p := range c.reqs {
 		if p.req == nil {
 			c.srv.limits.release(p.held)
-			c.out <- p.frame
+			c.send(p.frame)
 			continue
 		}
 		var frame []byte
@@ -383,7 +395,7 @@ func (c *conn) process(ctx context.Context) {
 			c.holdBack(ctx, p.req.Throttle) // before the response: older clients
 		}
 		if frame != nil {
-			c.out <- frame
+			c.send(frame)
 		}
 		if p.backsOff {
 			c.holdBack(ctx, p.req.Throttle)
@@ -432,31 +444,55 @@ func encodeResponse(r *Request, resp kmsg.Response) []byte {
 	return buf
 }
 
-// write sends frames in order, flushing when no more are queued.
+// send writes frame at once if nothing is queued before it and no request
+// waits for the processor, and otherwise queues it for the writer, so that
+// a large response does not hold back handling the requests behind it.
+func (c *conn) send(frame []byte) {
+	c.wmu.Lock()
+	if c.queued == 0 && len(c.reqs) == 0 {
+		c.writeLocked(frame, true)
+		c.wmu.Unlock()
+		return
+	}
+	c.queued++
+	c.wmu.Unlock()
+	c.out <- frame
+}
+
+// write sends queued frames in order, flushing when no more are queued.
 func (c *conn) write() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	failed := false
 	for frame := range c.out {
-		if failed {
-			continue // drain so the processor never blocks
-		}
-		c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
-		_, err := bw.Write(frame)
-		if err == nil && len(c.out) == 0 {
-			err = bw.Flush()
-		}
-		if err != nil {
-			c.log.Info("write failed; closing connection", "err", err)
-			failed = true
-			c.nc.Close() // unblocks the reader
-			continue
-		}
-		c.srv.metrics.bytesOut.Add(float64(len(frame)))
-		bufpool.Put(frame) // written (or copied into bw): no longer referenced
+		c.wmu.Lock()
+		c.queued--
+		c.writeLocked(frame, c.queued == 0)
+		c.wmu.Unlock()
 	}
-	if !failed {
-		bw.Flush()
+	c.wmu.Lock()
+	if !c.wfailed {
+		c.bw.Flush()
 	}
+	c.wmu.Unlock()
+}
+
+// writeLocked writes a frame (and flushes) under wmu. After a failed
+// write the connection is closed and later frames are dropped.
+func (c *conn) writeLocked(frame []byte, flush bool) {
+	if c.wfailed {
+		return
+	}
+	c.nc.SetWriteDeadline(time.Now().Add(c.srv.cfg.IdleTimeout))
+	_, err := c.bw.Write(frame)
+	if err == nil && flush {
+		err = c.bw.Flush()
+	}
+	if err != nil {
+		c.log.Info("write failed; closing connection", "err", err)
+		c.wfailed = true
+		c.nc.Close() // unblocks the reader
+		return
+	}
+	c.srv.metrics.bytesOut.Add(float64(len(frame)))
+	bufpool.Put(frame) // written (or copied into bw): no longer referenced
 }
 
 const (

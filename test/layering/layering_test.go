@@ -15,19 +15,20 @@ const module = "github.com/strata-db/strata/"
 // non-test code may import.
 var allowed = map[string][]string{
 	"internal/record":            {},
+	"internal/bufpool":           {},
 	"internal/record/recordtest": {"internal/record"},
 	"internal/config":            {},
 	"internal/log":               {"internal/record"},
 	"internal/log/logtest":       {"internal/log"},
 	"internal/meta":              {"internal/config"},
-	"internal/wire":              {},
+	"internal/wire":              {"internal/bufpool"},
 	"internal/sasl":              {},
 	"internal/tenant":            {"internal/meta", "internal/sasl"},
 	"internal/peer":              {},
 	"internal/bench":             {},
 	"internal/coord":             {"internal/record"},
 	"internal/replica":           {"internal/config", "internal/log", "internal/meta", "internal/peer", "internal/record"},
-	"internal/broker/api":        {"internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/sasl", "internal/wire"},
+	"internal/broker/api":        {"internal/bufpool", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/record", "internal/replica", "internal/sasl", "internal/wire"},
 	"internal/broker":            {"internal/broker/api", "internal/config", "internal/coord", "internal/log", "internal/meta", "internal/peer", "internal/replica", "internal/tenant", "internal/wire"},
 	"internal/broker/brokertest": {"internal/broker", "internal/meta"},
 }

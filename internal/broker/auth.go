@@ -1,11 +1,6 @@
 package broker
 
 import (
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/strata-db/strata/internal/meta"
@@ -42,28 +37,6 @@ func (a certAuth) Identify(commonName string) (wire.Identity, bool) {
 		return wire.Identity{}, false
 	}
 	return wire.Identity{Tenant: string(c.Tenant), Principal: commonName}, true
-}
-
-// listenerTLS is the Kafka listener's TLS config: its certificate and,
-// with a client CA, required and verified client certificates.
-func listenerTLS(cfg Config) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
-	if err != nil {
-		return nil, fmt.Errorf("TLS certificate: %w", err)
-	}
-	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if cfg.TLSClientCA != "" {
-		pem, err := os.ReadFile(cfg.TLSClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("TLS client CA: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errors.New("TLS client CA: no PEM certificate in " + cfg.TLSClientCA)
-		}
-		tc.ClientCAs, tc.ClientAuth = pool, tls.RequireAndVerifyClientCert
-	}
-	return tc, nil
 }
 
 // listenerScheme is the Kafka security protocol of the listener, as

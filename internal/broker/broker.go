@@ -533,7 +533,7 @@ func (b *Broker) startKafka() error {
 		wc.MaxReauth = b.brokerDuration("connections.max.reauth.ms")
 	}
 	if b.cfg.TLSCert != "" {
-		tc, err := listenerTLS(b.cfg)
+		tc, err := newReloadingTLS(b.cfg.TLSCert, b.cfg.TLSKey, b.cfg.TLSClientCA, b.log)
 		if err != nil {
 			return fmt.Errorf("broker: %w", err)
 		}

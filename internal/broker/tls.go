@@ -11,8 +11,10 @@ import (
 
 // nodeTLS is the TLS material of the peer links and the HTTP listener,
 // loaded by Start before anything listens, so that an unreadable file is
-// a start-up error naming its flag. (The Kafka listener's is loaded with
-// the listener: listenerTLS.)
+// a start-up error naming its flag. The HTTP listener's certificate, like
+// the Kafka listener's, is read again when its files change
+// (reloadingTLS); the peer links' is not. (The Kafka listener's is loaded with
+// the listener: newReloadingTLS.)
 type nodeTLS struct {
 	peer *peer.TLS   // --peer-tls-*; nil: plaintext peer links
 	http *tls.Config // --http-tls-*; nil: plain HTTP
@@ -74,11 +76,10 @@ func loadTLS(cfg Config) (nodeTLS, error) {
 				return t, err
 			}
 		}
-		cert, err := tls.LoadX509KeyPair(cfg.HTTPTLSCert, cfg.HTTPTLSKey)
-		if err != nil {
+		var err error
+		if t.http, err = newReloadingTLS(cfg.HTTPTLSCert, cfg.HTTPTLSKey, "", cfg.Logger); err != nil {
 			return t, fmt.Errorf("broker: HTTP TLS: certificate %s and key %s: %w", cfg.HTTPTLSCert, cfg.HTTPTLSKey, err)
 		}
-		t.http = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 	return t, nil
 }

@@ -11,10 +11,9 @@ import (
 
 // nodeTLS is the TLS material of the peer links and the HTTP listener,
 // loaded by Start before anything listens, so that an unreadable file is
-// a start-up error naming its flag. The HTTP listener's certificate, like
-// the Kafka listener's, is read again when its files change
-// (reloadingTLS); the peer links' is not. (The Kafka listener's is loaded with
-// the listener: newReloadingTLS.)
+// a start-up error naming its flag. (The Kafka listener's is loaded with
+// the listener.) The HTTP and Kafka listeners' certificates are read again
+// when their files change (reloadingTLS); the peer links' are not.
 type nodeTLS struct {
 	peer *peer.TLS   // --peer-tls-*; nil: plaintext peer links
 	http *tls.Config // --http-tls-*; nil: plain HTTP

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -24,10 +23,10 @@ type reloadingTLS struct {
 	cert, key, ca string // ca: "" for no client certificates
 	log           *slog.Logger
 
-	mu      sync.Mutex
-	checked time.Time // when the files were last looked at
-	stamp   string    // their sizes and times then
-	current atomic.Pointer[tls.Config]
+	mu      sync.Mutex  // guards the rest
+	checked time.Time   // when the files were last looked at
+	stamp   string      // their sizes and times then
+	current *tls.Config // the last set that loaded
 }
 
 // reloadInterval is how often, at most, the files are looked at.
@@ -42,8 +41,7 @@ func newReloadingTLS(cert, key, ca string, log *slog.Logger) (*tls.Config, error
 	if err != nil {
 		return nil, err
 	}
-	r.current.Store(cfg)
-	r.checked = time.Now()
+	r.current, r.checked = cfg, time.Now()
 	// The outer config is what the wire layer inspects (ClientAuth); each
 	// handshake runs with the current one.
 	return &tls.Config{MinVersion: tls.VersionTLS12, ClientAuth: cfg.ClientAuth, ClientCAs: cfg.ClientCAs,
@@ -54,7 +52,7 @@ func (r *reloadingTLS) forHandshake(*tls.ClientHelloInfo) (*tls.Config, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if time.Since(r.checked) < reloadInterval {
-		return r.current.Load(), nil
+		return r.current, nil
 	}
 	r.checked = time.Now()
 	if stamp := r.stampFiles(); stamp != r.stamp {
@@ -63,11 +61,11 @@ func (r *reloadingTLS) forHandshake(*tls.ClientHelloInfo) (*tls.Config, error) {
 		if err != nil {
 			r.log.Warn("TLS files changed but do not load; keeping the previous certificate", "cert", r.cert, "err", err)
 		} else {
-			r.current.Store(cfg)
+			r.current = cfg
 			r.log.Info("TLS certificate reloaded", "cert", r.cert, "client_ca", r.ca)
 		}
 	}
-	return r.current.Load(), nil
+	return r.current, nil
 }
 
 // stampFiles is the files' sizes and modification times (or the errors of

@@ -10,10 +10,16 @@ cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-5s}
 
-echo "== installing the compatibility suite's clients"
-for script in test/compat/install/*.sh; do
-  bash "$script"
-done
+# The clients install (mostly downloads, and a compile of librdkafka for
+# the JavaScript clients) while Go downloads, builds and vets.
+echo "== installing the compatibility suite's clients (in the background)"
+install_log=$(mktemp)
+(
+  for script in test/compat/install/*.sh; do
+    bash "$script"
+  done
+) >"$install_log" 2>&1 &
+install_pid=$!
 
 echo "== go modules"
 go mod download
@@ -22,6 +28,15 @@ echo "== build and vet"
 go build ./...
 go vet ./...
 go build -o bin/strata ./cmd/strata
+
+echo "== waiting for the clients' install"
+if ! wait "$install_pid"; then
+  cat "$install_log"
+  echo "installing the compatibility suite's clients failed" >&2
+  exit 1
+fi
+cat "$install_log"
+rm -f "$install_log"
 
 echo "== unit and integration tests (race detector)"
 go test -race -count=1 ./internal/... ./cmd/... ./test/integration/... ./test/layering/...
@@ -37,8 +52,11 @@ echo "== client compatibility on a three-node cluster (subset)"
 STRATA_COMPAT_CLUSTER=3 go test -short -count=1 -timeout 5m -run '^(TestKgo|TestKcat|TestConfluentGo)$/^failover/' ./test/compat/
 
 echo "== fuzzing, $fuzztime per target"
-for pkg in $(go list ./internal/...); do
-  for fz in $(go test -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz' || true); do
+# The targets are found in the source, which spares compiling every
+# package's tests just to list them.
+for file in $(grep -l '^func Fuzz' internal/*/*_test.go internal/*/*/*_test.go 2>/dev/null); do
+  pkg=./$(dirname "$file")
+  for fz in $(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$file"); do
     echo "-- $pkg $fz"
     if ! out=$(go test -run '^$' -fuzz "^${fz}\$" -fuzztime "$fuzztime" "$pkg" 2>&1); then
       echo "$out" | tail -60

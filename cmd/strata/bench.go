@@ -273,7 +273,7 @@ func benchNoisyCommand() *cobra.Command {
 	var quota float64
 	var outDir, workDir, exe string
 	var aNice int
-	var aInProcess bool
+	var aInProcess, control bool
 	aIdle := true
 	rounds := 8
 	cmd := &cobra.Command{
@@ -298,15 +298,22 @@ func benchNoisyCommand() *cobra.Command {
 				return fmt.Errorf("bench: work dir: %w", err)
 			}
 			defer os.RemoveAll(root)
-			srv := bench.StrataServer(exe, root)
-			srv.Args = []string{"server", "--data", "{data}", "--listen", "{listen}", "--http", "{http}", "--auth", "sasl", "--log-level", "warn"}
-			srv.LogPath = filepath.Join(outDir, "strata-noisy.log")
+			node := func(name string) *bench.ChildServer {
+				srv := bench.StrataServer(exe, filepath.Join(root, name))
+				srv.Args = []string{"server", "--data", "{data}", "--listen", "{listen}", "--http", "{http}", "--auth", "sasl", "--log-level", "warn"}
+				srv.LogPath = filepath.Join(outDir, name+".log")
+				return srv
+			}
+			srv := node("strata-noisy")
 			ctx, stop := signalContext()
 			defer stop()
 			cfg := bench.NoisyConfig{Server: srv, QuotaMBps: quota, Base: base, LoadExe: exe, LoadNice: aNice, LoadIdle: aIdle, Rounds: rounds,
 				Progress: func(s string) { fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05"), s) }}
 			if aInProcess {
 				cfg.LoadExe = ""
+			}
+			if control {
+				cfg.Control = node("strata-noisy-control")
 			}
 			res, err := bench.Noisy(ctx, cfg)
 			if err != nil {
@@ -336,6 +343,7 @@ func benchNoisyCommand() *cobra.Command {
 	f.IntVar(&aNice, "a-nice", 10, "niceness of tenant A's client process, standing for clients on machines of their own")
 	f.BoolVar(&aIdle, "a-idle", aIdle, "run tenant A's client process under SCHED_IDLE (chrt --idle), so that it only uses CPU time the server and B leave")
 	f.BoolVar(&aInProcess, "a-in-process", false, "run tenant A's clients in this process, beside B's, instead of a process of their own")
+	f.BoolVar(&control, "control", false, "also run, every round, B beside A on a second node of this machine: what sharing the cores alone costs B")
 	addWorkloadFlags(cmd, &base, &wf)
 	return cmd
 }

@@ -57,6 +57,13 @@ type NoisyConfig struct {
 	LoadExe  string
 	LoadNice int
 	LoadIdle bool
+	// Control, when set, is a second node, started and stopped like
+	// Server, with a tenant of the same quota: every round then also runs
+	// B on its node beside A on this other node. B's rise there is what
+	// A's load costs B through the machine's shared cores alone, with
+	// nothing of the node shared; B's rise with A on its own node, less
+	// this, is the node's part.
+	Control *ChildServer
 	// Rounds is how many windows of each condition are measured and
 	// pooled (at least 1).
 	Rounds   int
@@ -70,10 +77,14 @@ type NoisyResult struct {
 	// summed counts, mean rates, and latencies of the merged histograms;
 	// A's latencies are the mean of each figure when its clients ran in a
 	// process of their own, which hands back summaries only.
-	BAlone  *RunResult   `json:"b_alone"`
-	BShared *RunResult   `json:"b_with_a"`
-	AShared *RunResult   `json:"a_at_10x"`
-	Rounds  []NoisyRound `json:"rounds"`
+	BAlone  *RunResult `json:"b_alone"`
+	BShared *RunResult `json:"b_with_a"`
+	AShared *RunResult `json:"a_at_10x"`
+	// BControl and AControl pool the rounds' control windows (A on
+	// another node); nil without NoisyConfig.Control.
+	BControl *RunResult   `json:"b_with_a_elsewhere,omitempty"`
+	AControl *RunResult   `json:"a_elsewhere_at_10x,omitempty"`
+	Rounds   []NoisyRound `json:"rounds"`
 	// AQuotaError is A's acknowledged throughput against its quota,
 	// (acked - quota) / quota; BP99Rise is B's pooled p99 end-to-end
 	// latency with A against alone, (with - alone) / alone.
@@ -81,6 +92,9 @@ type NoisyResult struct {
 	BP99Rise    float64 `json:"b_p99_rise"`
 	AHeld       bool    `json:"a_held_within_10pct"`
 	BUnharmed   bool    `json:"b_p99_rise_below_20pct"`
+	// BControlRise is B's pooled p99 with A on another node against
+	// alone; 0 without a control.
+	BControlRise float64 `json:"b_p99_rise_a_elsewhere,omitempty"`
 }
 
 // NoisyRound is one round's windows.
@@ -89,6 +103,10 @@ type NoisyRound struct {
 	BShared  *RunResult `json:"b_with_a"`
 	AShared  *RunResult `json:"a_at_10x"`
 	BP99Rise float64    `json:"b_p99_rise"`
+	// The control window, with A on another node; nil without one.
+	BControl     *RunResult `json:"b_with_a_elsewhere,omitempty"`
+	AControl     *RunResult `json:"a_elsewhere_at_10x,omitempty"`
+	BControlRise float64    `json:"b_p99_rise_a_elsewhere,omitempty"`
 }
 
 // Noisy runs the benchmark.
@@ -98,94 +116,140 @@ func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
 		progress = func(string) {}
 	}
 	rounds := max(cfg.Rounds, 1)
+	quota := int64(cfg.QuotaMBps * (1 << 20))
 	if err := cfg.Server.Start(ctx); err != nil {
 		return nil, err
 	}
 	defer cfg.Server.Stop()
-	api := cfg.Server.HTTPAddr()
-	quota := int64(cfg.QuotaMBps * (1 << 20))
-	var creds [2]scram.Auth
-	for i, name := range []string{"noisy-a", "noisy-b"} {
-		var tenant struct {
-			ID string `json:"id"`
-		}
-		if err := adminCall(ctx, api, "POST", "/v1/tenants", map[string]string{"name": name}, &tenant); err != nil {
-			return nil, err
-		}
-		var key struct{ Key, Secret string }
-		if err := adminCall(ctx, api, "POST", "/v1/tenants/"+tenant.ID+"/keys", nil, &key); err != nil {
-			return nil, err
-		}
-		if err := adminCall(ctx, api, "PUT", "/v1/tenants/"+tenant.ID+"/quotas", map[string]int64{"produceBytesRate": quota}, nil); err != nil {
-			return nil, err
-		}
-		creds[i] = scram.Auth{User: key.Key, Pass: key.Secret}
+	credsA, err := noisyTenant(ctx, cfg.Server.HTTPAddr(), "noisy-a", quota)
+	if err != nil {
+		return nil, err
 	}
-	phase := func(name string, a scram.Auth, mbps float64) RunConfig {
+	credsB, err := noisyTenant(ctx, cfg.Server.HTTPAddr(), "noisy-b", quota)
+	if err != nil {
+		return nil, err
+	}
+	var credsControl scram.Auth
+	if cfg.Control != nil {
+		if err := cfg.Control.Start(ctx); err != nil {
+			return nil, err
+		}
+		defer cfg.Control.Stop()
+		if credsControl, err = noisyTenant(ctx, cfg.Control.HTTPAddr(), "noisy-a", quota); err != nil {
+			return nil, err
+		}
+	}
+	phase := func(name, bootstrap string, a scram.Auth, mbps float64) RunConfig {
 		c := cfg.Base
-		c.Bootstrap = []string{cfg.Server.Bootstrap()}
+		c.Bootstrap = []string{bootstrap}
 		c.MBps = mbps
 		c.TopicPrefix = name
 		c.ClientOpts = append(append([]kgo.Opt(nil), c.ClientOpts...), kgo.SASL(a.AsSha512Mechanism()))
 		c.Progress = func(s string) { progress(name + ": " + s) }
 		return c
 	}
-	alone := func(r int) (*RunResult, error) {
+	alone := func(r int, nr *NoisyRound) error {
 		progress(fmt.Sprintf("round %d/%d: tenant B alone at %.1f MB/s (half its quota of %.1f MB/s)", r+1, rounds, cfg.QuotaMBps/2, cfg.QuotaMBps))
-		res, err := Run(ctx, phase(fmt.Sprintf("b-alone-%d", r+1), creds[1], cfg.QuotaMBps/2))
+		res, err := Run(ctx, phase(fmt.Sprintf("b-alone-%d", r+1), cfg.Server.Bootstrap(), credsB, cfg.QuotaMBps/2))
 		if err != nil {
-			return nil, fmt.Errorf("bench: B alone: %w", err)
+			return fmt.Errorf("bench: B alone: %w", err)
 		}
-		return res, nil
+		nr.BAlone = res
+		return nil
 	}
-	shared := func(r int) (a, b *RunResult, err error) {
-		progress(fmt.Sprintf("round %d/%d: tenant A at %.1f MB/s (ten times its quota) and tenant B at %.1f MB/s", r+1, rounds, 10*cfg.QuotaMBps, cfg.QuotaMBps/2))
+	// withA runs B on its node beside A on node srv.
+	withA := func(r int, srv *ChildServer, credsA scram.Auth, where, label string) (a, b *RunResult, err error) {
+		progress(fmt.Sprintf("round %d/%d: tenant A at %.1f MB/s (ten times its quota) %s and tenant B at %.1f MB/s", r+1, rounds, 10*cfg.QuotaMBps, where, cfg.QuotaMBps/2))
 		var wg sync.WaitGroup
 		var errA, errB error
 		wg.Go(func() {
-			ac := phase(fmt.Sprintf("a-noisy-%d", r+1), creds[0], 10*cfg.QuotaMBps)
+			ac := phase(fmt.Sprintf("a-%s-%d", label, r+1), srv.Bootstrap(), credsA, 10*cfg.QuotaMBps)
 			if cfg.LoadExe == "" {
 				a, errA = Run(ctx, ac)
 				return
 			}
-			a, errA = runLoadProcess(ctx, cfg.LoadExe, cfg.LoadNice, cfg.LoadIdle, ac, "SCRAM-SHA-512", creds[0], progress)
+			a, errA = runLoadProcess(ctx, cfg.LoadExe, cfg.LoadNice, cfg.LoadIdle, ac, "SCRAM-SHA-512", credsA, progress)
 		})
-		wg.Go(func() { b, errB = Run(ctx, phase(fmt.Sprintf("b-with-a-%d", r+1), creds[1], cfg.QuotaMBps/2)) })
+		wg.Go(func() {
+			b, errB = Run(ctx, phase(fmt.Sprintf("b-with-a-%s-%d", label, r+1), cfg.Server.Bootstrap(), credsB, cfg.QuotaMBps/2))
+		})
 		wg.Wait()
 		if errA != nil || errB != nil {
-			return nil, nil, fmt.Errorf("bench: A with B: %v; B with A: %v", errA, errB)
+			return nil, nil, fmt.Errorf("bench: A %s with B: %v; B with A: %v", where, errA, errB)
 		}
 		return a, b, nil
 	}
+	shared := func(r int, nr *NoisyRound) (err error) {
+		nr.AShared, nr.BShared, err = withA(r, cfg.Server, credsA, "on B's node", "noisy")
+		return err
+	}
+	control := func(r int, nr *NoisyRound) (err error) {
+		nr.AControl, nr.BControl, err = withA(r, cfg.Control, credsControl, "on another node", "elsewhere")
+		return err
+	}
+	// Each round runs every condition; the order rotates from round to
+	// round, so that each condition comes first, second (and third) equally
+	// often and drift falls on all alike.
+	conds := []func(int, *NoisyRound) error{alone, shared}
+	if cfg.Control != nil {
+		conds = append(conds, control)
+	}
 	res := &NoisyResult{QuotaMBps: cfg.QuotaMBps}
-	var bAlone, bShared, aShared []*RunResult
 	for r := range rounds {
 		var nr NoisyRound
-		var err error
-		if r%2 == 0 {
-			if nr.BAlone, err = alone(r); err == nil {
-				nr.AShared, nr.BShared, err = shared(r)
+		for i := range conds {
+			if err := conds[(r+i)%len(conds)](r, &nr); err != nil {
+				return nil, err
 			}
-		} else {
-			if nr.AShared, nr.BShared, err = shared(r); err == nil {
-				nr.BAlone, err = alone(r)
-			}
-		}
-		if err != nil {
-			return nil, err
 		}
 		nr.BP99Rise = p99Rise(nr.BAlone, nr.BShared)
-		progress(fmt.Sprintf("round %d/%d: B's p99 %.2f ms alone, %.2f ms with A (%+.1f%%); A acknowledged %.2f MB/s",
-			r+1, rounds, nr.BAlone.E2E.P99Ms, nr.BShared.E2E.P99Ms, 100*nr.BP99Rise, nr.AShared.AckRateMBps))
+		line := fmt.Sprintf("round %d/%d: B's p99 %.2f ms alone, %.2f ms with A (%+.1f%%)", r+1, rounds, nr.BAlone.E2E.P99Ms, nr.BShared.E2E.P99Ms, 100*nr.BP99Rise)
+		if nr.BControl != nil {
+			nr.BControlRise = p99Rise(nr.BAlone, nr.BControl)
+			line += fmt.Sprintf(", %.2f ms with A on another node (%+.1f%%)", nr.BControl.E2E.P99Ms, 100*nr.BControlRise)
+		}
+		progress(line + fmt.Sprintf("; A acknowledged %.2f MB/s", nr.AShared.AckRateMBps))
 		res.Rounds = append(res.Rounds, nr)
-		bAlone, bShared, aShared = append(bAlone, nr.BAlone), append(bShared, nr.BShared), append(aShared, nr.AShared)
 	}
-	res.BAlone, res.BShared, res.AShared = poolRuns(bAlone), poolRuns(bShared), poolRuns(aShared)
+	pool := func(get func(NoisyRound) *RunResult) *RunResult {
+		var rs []*RunResult
+		for _, nr := range res.Rounds {
+			rs = append(rs, get(nr))
+		}
+		return poolRuns(rs)
+	}
+	res.BAlone = pool(func(nr NoisyRound) *RunResult { return nr.BAlone })
+	res.BShared = pool(func(nr NoisyRound) *RunResult { return nr.BShared })
+	res.AShared = pool(func(nr NoisyRound) *RunResult { return nr.AShared })
 	res.AQuotaError = res.AShared.AckRateMBps/cfg.QuotaMBps - 1
 	res.BP99Rise = p99Rise(res.BAlone, res.BShared)
 	res.AHeld = math.Abs(res.AQuotaError) <= 0.10
 	res.BUnharmed = res.BP99Rise < 0.20
+	if cfg.Control != nil {
+		res.BControl = pool(func(nr NoisyRound) *RunResult { return nr.BControl })
+		res.AControl = pool(func(nr NoisyRound) *RunResult { return nr.AControl })
+		res.BControlRise = p99Rise(res.BAlone, res.BControl)
+	}
 	return res, nil
+}
+
+// noisyTenant creates a tenant with a produce quota of quota bytes/s on the
+// node whose admin API is at api, and a key for it.
+func noisyTenant(ctx context.Context, api, name string, quota int64) (scram.Auth, error) {
+	var tenant struct {
+		ID string `json:"id"`
+	}
+	if err := adminCall(ctx, api, "POST", "/v1/tenants", map[string]string{"name": name}, &tenant); err != nil {
+		return scram.Auth{}, err
+	}
+	var key struct{ Key, Secret string }
+	if err := adminCall(ctx, api, "POST", "/v1/tenants/"+tenant.ID+"/keys", nil, &key); err != nil {
+		return scram.Auth{}, err
+	}
+	if err := adminCall(ctx, api, "PUT", "/v1/tenants/"+tenant.ID+"/quotas", map[string]int64{"produceBytesRate": quota}, nil); err != nil {
+		return scram.Auth{}, err
+	}
+	return scram.Auth{User: key.Key, Pass: key.Secret}, nil
 }
 
 // p99Rise is with's p99 end-to-end latency against alone's,
@@ -345,17 +409,44 @@ func WriteNoisyMarkdown(r *NoisyResult) string {
 		fmt.Fprintf(&b, "| %s | %.1f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", name, rr.Workload.TargetMBps, rr.AckRateMBps,
 			rr.E2E.P50Ms, rr.E2E.P95Ms, rr.E2E.P99Ms, rr.E2E.P999Ms)
 	}
-	row(fmt.Sprintf("B alone, %d rounds pooled", len(r.Rounds)), r.BAlone)
-	row(fmt.Sprintf("B with A, %d rounds pooled", len(r.Rounds)), r.BShared)
-	row(fmt.Sprintf("A at 10x its quota, %d rounds pooled", len(r.Rounds)), r.AShared)
+	n := len(r.Rounds)
+	row(fmt.Sprintf("B alone, %d rounds pooled", n), r.BAlone)
+	row(fmt.Sprintf("B with A, %d rounds pooled", n), r.BShared)
+	row(fmt.Sprintf("A at 10x its quota, %d rounds pooled", n), r.AShared)
+	if r.BControl != nil {
+		row(fmt.Sprintf("B with A on another node, %d rounds pooled", n), r.BControl)
+		row(fmt.Sprintf("A at 10x its quota on another node, %d rounds pooled", n), r.AControl)
+	}
+	conds := "B alone / with A"
+	if r.BControl != nil {
+		conds += " / with A elsewhere"
+	}
 	for i, nr := range r.Rounds {
-		fmt.Fprintf(&b, "| round %d: B alone / with A | | | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f (%+.0f%%) | %.2f / %.2f |\n", i+1,
-			nr.BAlone.E2E.P50Ms, nr.BShared.E2E.P50Ms, nr.BAlone.E2E.P95Ms, nr.BShared.E2E.P95Ms,
-			nr.BAlone.E2E.P99Ms, nr.BShared.E2E.P99Ms, 100*nr.BP99Rise, nr.BAlone.E2E.P999Ms, nr.BShared.E2E.P999Ms)
+		runs := []*RunResult{nr.BAlone, nr.BShared}
+		rises := fmt.Sprintf("%+.0f%%", 100*nr.BP99Rise)
+		if nr.BControl != nil {
+			runs = append(runs, nr.BControl)
+			rises += fmt.Sprintf(", %+.0f%%", 100*nr.BControlRise)
+		}
+		figs := func(get func(LatencySummary) float64) string {
+			var parts []string
+			for _, rr := range runs {
+				parts = append(parts, fmt.Sprintf("%.2f", get(rr.E2E)))
+			}
+			return strings.Join(parts, " / ")
+		}
+		fmt.Fprintf(&b, "| round %d: %s | | | %s | %s | %s (%s) | %s |\n", i+1, conds,
+			figs(func(l LatencySummary) float64 { return l.P50Ms }), figs(func(l LatencySummary) float64 { return l.P95Ms }),
+			figs(func(l LatencySummary) float64 { return l.P99Ms }), rises, figs(func(l LatencySummary) float64 { return l.P999Ms }))
 	}
 	fmt.Fprintf(&b, "\nQuota %.1f MB/s per tenant. A acknowledged %.2f MB/s: %+.1f%% of its quota (target within 10%%: %s). "+
 		"B's p99 end-to-end latency, pooled over the rounds, %.2f ms alone, %.2f ms with A: %+.1f%% (target below +20%%: %s).\n",
 		r.QuotaMBps, r.AShared.AckRateMBps, 100*r.AQuotaError, met(r.AHeld), r.BAlone.E2E.P99Ms, r.BShared.E2E.P99Ms, 100*r.BP99Rise, met(r.BUnharmed))
+	if r.BControl != nil {
+		fmt.Fprintf(&b, "With A on another node of the same machine (control; A acknowledged %.2f MB/s there), B's p99 was %.2f ms: %+.1f%% over alone, "+
+			"the part of the rise that comes from sharing the machine's cores rather than the node.\n",
+			r.AControl.AckRateMBps, r.BControl.E2E.P99Ms, 100*r.BControlRise)
+	}
 	return b.String()
 }
 

@@ -9,9 +9,10 @@ package bench
 //
 // B's latency alone drifts by 10-30% from minute to minute on a shared VM,
 // as much as the effect measured, so one window of each says little. The
-// benchmark runs Rounds rounds of both, alternating which comes first
-// (alone, with A; with A, alone; ...), and pools each condition's
-// histograms: drift then falls on both alike.
+// benchmark runs Rounds rounds of both, rotating their order (alone, with
+// A; with A, alone; ...), and pools each condition's histograms: drift then
+// falls on both alike. With a control node, each round also runs B beside
+// A on that other node (NoisyConfig.Control).
 
 import (
 	"bufio"

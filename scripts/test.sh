@@ -55,6 +55,16 @@ go test -count=1 -timeout 20m ./test/compat/... ./test/chaos/... ./test/cluster/
 echo "== client compatibility on a three-node cluster (subset)"
 STRATA_COMPAT_CLUSTER=3 go test -short -count=1 -timeout 5m -run '^(TestKgo|TestKcat|TestConfluentGo)$/^failover/' ./test/compat/
 
+# About a minute: the integration tests that move data (kgo round trips,
+# concurrent clients, groups, idempotence, transactions, two tenants)
+# against node 1 of an in-process three-node cluster with replication
+# factor 3, under the race detector. Without -run every test runs so
+# (about 5 min): STRATA_TEST_CLUSTER=3 go test ./test/integration/...
+echo "== integration tests on a three-node cluster (subset, race detector)"
+STRATA_TEST_CLUSTER=3 go test -race -count=1 -timeout 10m \
+  -run '^(TestKgoRoundTrip|TestConcurrentRoundTrip|TestConsumerGroup|TestIdempotentProducerExactlyOnce|TestTxnCommitAndAbort|TestGroupTransactSession|TestReadCommittedTransactions|TestTenantsShareNames)$' \
+  ./test/integration/
+
 echo "== fuzzing, $fuzztime per target"
 # The targets are found in the source, which spares compiling every
 # package's tests just to list them.

@@ -31,13 +31,14 @@ go build ./...
 go build -o bin/strata ./cmd/strata
 
 echo "== waiting for the clients' install"
-if ! wait "$install_pid"; then
-  cat "$install_log"
+install_rc=0
+wait "$install_pid" || install_rc=$?
+cat "$install_log"
+rm -f "$install_log"
+if [ "$install_rc" != 0 ]; then
   echo "installing the compatibility suite's clients failed" >&2
   exit 1
 fi
-cat "$install_log"
-rm -f "$install_log"
 
 echo "== vet"
 go vet ./...

@@ -158,18 +158,18 @@ func Noisy(ctx context.Context, cfg NoisyConfig) (*NoisyResult, error) {
 		nr.BAlone = res
 		return nil
 	}
-	// withA runs B on its node beside A on node srv.
-	withA := func(r int, srv *ChildServer, credsA scram.Auth, where, label string) (a, b *RunResult, err error) {
+	// withA runs B on its node beside A, logged in as aAuth, on node srv.
+	withA := func(r int, srv *ChildServer, aAuth scram.Auth, where, label string) (a, b *RunResult, err error) {
 		progress(fmt.Sprintf("round %d/%d: tenant A at %.1f MB/s (ten times its quota) %s and tenant B at %.1f MB/s", r+1, rounds, 10*cfg.QuotaMBps, where, cfg.QuotaMBps/2))
 		var wg sync.WaitGroup
 		var errA, errB error
 		wg.Go(func() {
-			ac := phase(fmt.Sprintf("a-%s-%d", label, r+1), srv.Bootstrap(), credsA, 10*cfg.QuotaMBps)
+			ac := phase(fmt.Sprintf("a-%s-%d", label, r+1), srv.Bootstrap(), aAuth, 10*cfg.QuotaMBps)
 			if cfg.LoadExe == "" {
 				a, errA = Run(ctx, ac)
 				return
 			}
-			a, errA = runLoadProcess(ctx, cfg.LoadExe, cfg.LoadNice, cfg.LoadIdle, ac, "SCRAM-SHA-512", credsA, progress)
+			a, errA = runLoadProcess(ctx, cfg.LoadExe, cfg.LoadNice, cfg.LoadIdle, ac, "SCRAM-SHA-512", aAuth, progress)
 		})
 		wg.Go(func() {
 			b, errB = Run(ctx, phase(fmt.Sprintf("b-with-a-%s-%d", label, r+1), cfg.Server.Bootstrap(), credsB, cfg.QuotaMBps/2))
